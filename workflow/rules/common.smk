@@ -1,0 +1,310 @@
+import functools
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+from snakemake.common.configfile import load_configfile
+from snakemake.utils import update_config, validate
+
+
+# Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
+# leak into a real run. A run given --configfile uses exactly those files (in order) plus --config.
+if workflow.overwrite_configfiles:
+    _cli_config = {}
+    for _path in workflow.overwrite_configfiles:
+        update_config(_cli_config, load_configfile(_path))
+    update_config(_cli_config, workflow.config_settings.overwrite_config or {})
+    config.clear()
+    config.update(_cli_config)
+
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+
+RESULTS = "results"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+DATA_ROOT = config["dataset"]["root"]
+EXPERIMENTS = list(config["experiments"])
+FOLDS = list(range(config["folds"]["k"]))
+
+
+wildcard_constraints:
+    patient=r"Patient-\d+",
+    study=r"week-\d+(-\d+)?",
+    fold=r"\d+",
+    modality=r"CT1|T1|T2|FLAIR",
+    experiment="|".join(map(re.escape, EXPERIMENTS)) or "no-experiment",
+
+
+def package_sources(*modules):
+    """Package modules a rule's script imports, as inputs, so that editing them reruns the rule."""
+    return [workflow.source_path(f"../ranoflow/{module}.py") for module in modules]
+
+
+def dataset_file(key):
+    return f"{DATA_ROOT}/{config['dataset'][key]}"
+
+
+@functools.cache
+def _read_tsv(path, mtime):
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def read_tsv(path):
+    """A TSV read once per parse (keyed by mtime), every column as text."""
+    return _read_tsv(str(path), Path(path).stat().st_mtime)
+
+
+def scorable_pairs():
+    """pairs.tsv, known once the `pairs` checkpoint has run."""
+    return read_tsv(checkpoints.pairs.get().output.pairs)
+
+
+def paired_studies():
+    """(patient, study) of every study that is the current or previous study of a scorable pair."""
+    pairs = scorable_pairs()
+    studies = pd.concat(
+        [
+            pairs[["patient", "current"]].set_axis(["patient", "study"], axis=1),
+            pairs[["patient", "previous"]].set_axis(["patient", "study"], axis=1),
+        ]
+    ).drop_duplicates()
+    return sorted(studies.itertuples(index=False, name=None))
+
+
+# ---- preprocess stage: inputs of skull_strip / register / preprocess_manifest ----
+PREPROCESS = config["preprocessing"]
+PREPROCESSED = f"{RESULTS}/preprocessed"
+ATLAS_GRID = {
+    name: f"{PREPROCESSED}/atlas/{name}.nii.gz"
+    for name in ("brain", "brain_mask", "registration_brain")
+}
+
+
+def preprocess_threads():
+    """Deterministic ANTs needs one ITK thread (metric sums are split per thread)."""
+    return 1 if PREPROCESS["deterministic"] else PREPROCESS["threads"]
+
+
+def study_row(wildcards):
+    """The studies.tsv row of {patient}/{study} (studies.tsv exists once `pairs` has run)."""
+    scorable_pairs()
+    studies = read_tsv(f"{RESULTS}/index/studies.tsv")
+    row = studies[
+        (studies["patient"] == wildcards.patient)
+        & (studies["study"] == wildcards.study)
+    ]
+    if row.empty:
+        raise ValueError(
+            f"{wildcards.patient}/{wildcards.study} is not in {RESULTS}/index/studies.tsv"
+        )
+    return row.iloc[0]
+
+
+def study_images(wildcards):
+    """{modality: path} of the images a study is preprocessed from (raw native, or DeepBraTumIA's
+    atlas-space skull_strip images for input: deepbratumia)."""
+    row = study_row(wildcards)
+    present = [
+        m
+        for m in ("CT1", "T1", "T2", "FLAIR")
+        if row[f"has_{m}"] == "1" and row[f"path_{m}"]
+    ]
+    if PREPROCESS["input"] == "deepbratumia":
+        folder = row["dbt_skullstrip_dir"]
+        candidates = (
+            {m: f"{folder}/{m.lower()}_skull_strip.nii.gz" for m in present}
+            if folder
+            else {}
+        )
+        return {m: p for m, p in candidates.items() if Path(p).is_file()}
+    return {m: row[f"path_{m}"] for m in present}
+
+
+def study_segmentation(wildcards):
+    """{"seg": path} of the first available segmentation in preprocessing.segmentation.order."""
+    row = study_row(wildcards)
+    if PREPROCESS["input"] == "deepbratumia":
+        path = row["seg_deepbratumia"]
+        return {"seg": path} if path else {}
+    seg = PREPROCESS["segmentation"]
+    folder = Path(DATA_ROOT) / "Imaging" / wildcards.patient / wildcards.study
+    for source in seg["order"]:
+        path = (
+            row["seg_hdglio"]
+            if source == "hdglio"
+            else str(folder / seg["deepbratumia_native"])
+        )
+        if path and Path(path).is_file():
+            return {"seg": path}
+    return {}
+
+
+def segmentation_source(wildcards):
+    path = study_segmentation(wildcards).get("seg", "")
+    return (
+        "hdglio"
+        if path and path == study_row(wildcards)["seg_hdglio"]
+        else "deepbratumia"
+    )
+
+
+def template_files():
+    return {
+        "template_head": PREPROCESS["template"]["head"],
+        "template_mask": PREPROCESS["template"]["brain_mask"],
+    }
+
+
+def skull_strip_inputs(wildcards):
+    inputs = {f"image_{m}": p for m, p in study_images(wildcards).items()}
+    if PREPROCESS["skull_strip"]["method"] == "atlas":
+        inputs.update(template_files())
+    return inputs
+
+
+def longitudinal_reference(wildcards):
+    """The patient's first paired study when preprocessing.longitudinal is on (None for itself)."""
+    if not PREPROCESS["longitudinal"] or PREPROCESS["input"] == "deepbratumia":
+        return None
+    studies = read_tsv(f"{RESULTS}/index/studies.tsv")
+    paired = {s for p, s in paired_studies() if p == wildcards.patient}
+    mine = studies[
+        (studies["patient"] == wildcards.patient) & studies["study"].isin(paired)
+    ]
+    first = mine.sort_values("order", key=lambda o: o.astype(int))["study"].iloc[0]
+    return None if first == wildcards.study else first
+
+
+def register_inputs(wildcards):
+    inputs = {f"image_{m}": p for m, p in study_images(wildcards).items()}
+    inputs.update(study_segmentation(wildcards))
+    inputs.update(ATLAS_GRID)
+    if PREPROCESS["input"] == "raw":
+        inputs["mask"] = (
+            f"{RESULTS}/skullstrip/{wildcards.patient}/{wildcards.study}/brain_mask.nii.gz"
+        )
+        inputs["strip"] = (
+            f"{RESULTS}/skullstrip/{wildcards.patient}/{wildcards.study}/skull_strip.json"
+        )
+    reference = longitudinal_reference(wildcards)
+    if reference:
+        inputs["reference"] = f"{PREPROCESSED}/{wildcards.patient}/{reference}"
+    return inputs
+
+
+def preprocessed_dirs(wildcards):
+    """Every paired study's preprocessed directory (input of preprocess_manifest)."""
+    return [f"{PREPROCESSED}/{patient}/{study}" for patient, study in paired_studies()]
+
+
+# ---- end of preprocess stage block ----
+
+
+# ---- training stage (issue 4): resolved experiments and pretext tasks, inputs of pretrain/train ----
+sys.path.insert(0, str(Path(workflow.current_basedir).parent))  # ranoflow (pure-Python parts only)
+from ranoflow.experiments import resolve_experiments, resolve_pretext_task, to_plain  # noqa: E402
+
+TRAINING = to_plain(config["training"])
+RESOLVED_EXPERIMENTS = resolve_experiments(to_plain(config["experiments"]), TRAINING)
+PRETEXT_TASKS = {name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]}
+TRAIN_SOURCES = package_sources(
+    "experiments", "clinical", "models", "pair_dataset", "training", "pretraining", "metrics"
+)
+
+
+def pretrained_weights(wildcards):
+    """The weights a train job starts from: its fold's pretext-task output, a weights file, or none."""
+    pretraining = RESOLVED_EXPERIMENTS[wildcards.experiment]["pretraining"]
+    if pretraining["kind"] == "task":
+        return f"{RESULTS}/pretrained/{pretraining['task']}/fold_{wildcards.fold}/backbone.pt"
+    if pretraining["kind"] == "file":
+        return pretraining["path"]
+    return []
+
+
+def summary_extra_metrics():
+    """Metrics JSONs of other stages (ranoflow.aggregate format) that join summary.tsv as rows."""
+    return [f"{RESULTS}/metrics/rano_rules.json"]
+
+
+def training_output():
+    return [
+        f"{RESULTS}/metrics/summary.tsv",
+        f"{RESULTS}/plots/balanced_accuracy.png",
+        f"{RESULTS}/plots/confusion_best.png",
+    ]
+
+
+# ---- end of training stage block ----
+
+def get_final_output():
+    """What `snakemake` builds by default: each stage's end products."""
+    return [
+        f"{RESULTS}/index/studies.tsv",
+        f"{RESULTS}/index/pairs.tsv",
+        f"{RESULTS}/splits/folds.json",
+        f"{RESULTS}/preprocessed/manifest.tsv",
+        f"{RESULTS}/qc/registration.tsv",
+        *training_output(),
+        *baseline_and_report_output(),
+        *explain_output(),
+    ]
+
+
+# --- baseline / report stage -------------------------------------------------------------------
+
+
+def baseline_and_report_output():
+    """Rule-based RANO baseline and the tables shown by `snakemake --report`."""
+    return [
+        f"{RESULTS}/baseline/rano_rules_predictions.tsv",
+        f"{RESULTS}/metrics/rano_rules.json",
+        f"{RESULTS}/plots/rano_rules/rano_rules.png",
+        f"{RESULTS}/report/cohort.html",
+        f"{RESULTS}/report/registration_qc.html",
+        f"{RESULTS}/report/results.html",
+        f"{RESULTS}/report/explanations.html",
+        f"{RESULTS}/report/provenance.html",
+    ]
+
+
+# --- explain stage (issue 5) -------------------------------------------------------------------
+
+_unknown_explained = sorted(set(config["explain"]["experiments"]) - set(EXPERIMENTS))
+if _unknown_explained:
+    raise ValueError(
+        f"explain.experiments names {_unknown_explained}, not defined under `experiments` ({EXPERIMENTS})"
+    )
+
+
+def explain_output():
+    """The explanation summary, when there is anything to explain."""
+    explain = config["explain"]
+    wanted = EXPERIMENTS and (explain["best"] or explain["experiments"])
+    return [f"{RESULTS}/explain/summary.tsv"] if wanted else []
+
+
+def explain_experiments():
+    """Experiments to explain: the listed ones, and with `best` the best by median balanced accuracy.
+
+    The best is known only once every experiment is trained and summary.tsv written, so it is read from
+    the output of the `explain_selection` checkpoint; without `best` the DAG needs no checkpoint.
+    """
+    if not config["explain"]["best"]:
+        return list(config["explain"]["experiments"])
+    return list(read_tsv(checkpoints.explain_selection.get().output[0])["experiment"])
+
+
+def explain_directories(wildcards):
+    return expand(
+        f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}",
+        experiment=explain_experiments(),
+        fold=FOLDS,
+    )
+
+
+def explain_settings():
+    """The explain settings a map depends on (not the choice of experiments), as the rule's params."""
+    skip = ("best", "experiments", "resources")
+    return {k: v for k, v in config["explain"].items() if k not in skip}
