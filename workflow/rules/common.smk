@@ -45,6 +45,14 @@ def dataset_file(key):
     return f"{DATA_ROOT}/{config['dataset'][key]}"
 
 
+# --- dataset stage (synthetic demo) ---
+# Written by the synthetic_dataset job outside the LUMIERE tree: whole-head template + brain mask in the
+# generator's atlas space, and per study the true brain mask and tumour labels on the CT1 grid.
+SYNTHETIC_TEMPLATE = f"{RESULTS}/demo/template"
+SYNTHETIC_TRUTH = f"{RESULTS}/demo/truth"
+# --- end dataset stage ---
+
+
 @functools.cache
 def _read_tsv(path, mtime):
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
@@ -86,19 +94,26 @@ def preprocess_threads():
     return 1 if PREPROCESS["deterministic"] else PREPROCESS["threads"]
 
 
+@functools.cache
+def _studies_by_key(path, mtime):
+    # One dict lookup per job: filtering the table per call dominated `snakemake -n` on LUMIERE.
+    return {
+        (r["patient"], r["study"]): r for r in _read_tsv(path, mtime).to_dict("records")
+    }
+
+
 def study_row(wildcards):
-    """The studies.tsv row of {patient}/{study} (studies.tsv exists once `pairs` has run)."""
+    """The studies.tsv row of {patient}/{study} as a dict (studies.tsv exists once `pairs` has run)."""
     scorable_pairs()
-    studies = read_tsv(f"{RESULTS}/index/studies.tsv")
-    row = studies[
-        (studies["patient"] == wildcards.patient)
-        & (studies["study"] == wildcards.study)
-    ]
-    if row.empty:
+    path = f"{RESULTS}/index/studies.tsv"
+    row = _studies_by_key(path, Path(path).stat().st_mtime).get(
+        (wildcards.patient, wildcards.study)
+    )
+    if row is None:
         raise ValueError(
             f"{wildcards.patient}/{wildcards.study} is not in {RESULTS}/index/studies.tsv"
         )
-    return row.iloc[0]
+    return row
 
 
 def study_images(wildcards):

@@ -1,0 +1,114 @@
+"""A tiny synthetic demo run in a temporary directory, and reading what `snakemake -n` plans.
+
+Shared by tests/test_reruns.py and tests/test_slurm.py: the tiny config is config/config.yaml (the demo)
+with the dataset, folds and training shrunk, so it follows the demo as the stages evolve.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+FOLDS = 2
+# Two experiments: editing one must not touch the other.
+EXPERIMENTS = {
+    "exp_a": {"ablation": "demo", "modalities": ["CT1", "T1", "T2", "FLAIR"], "input": "stack",
+              "architecture": "densenet121"},
+    "exp_b": {"ablation": "demo", "modalities": ["T1", "T2", "FLAIR"], "input": "subtract",
+              "architecture": "densenet121"},
+}
+TINY = {
+    # Coarse voxels and no skull keep preprocessing at a few seconds per study.
+    "dataset": {"synthetic": {"n_patients": 6, "studies_per_patient": [3, 4], "seed": 3, "skull": False,
+                              "voxel_mm": 6.0, "slice_mm": 6.0}},
+    "preprocessing": {"skull_strip": {"method": "passthrough"}, "registration_mm": 6.0, "spacing_mm": 6.0,
+                      "n4": False},
+    "folds": {"protocol": "patient", "k": FOLDS},
+    "training": {
+        "image_size": [32, 32, 32],
+        "batch_size": 2,
+        "max_epochs": 1,
+        "bootstrap": 10,
+        "model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1, 1, 1]},
+        "pretext_tasks": {},
+    },
+    "experiments": EXPERIMENTS,
+    "explain": {"best": False, "experiments": ["exp_a"], "methods": ["saliency"]},
+    "resources": {"train": {"gpu": 0, "runtime": 20, "mem_mb": 2000, "threads": 1}},
+}
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """`base` updated recursively with `extra` (mappings merge, everything else is replaced)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def tiny_config(**overrides: dict) -> dict:
+    """The demo config shrunk to a run of a few minutes on 2 CPUs, then `overrides` merged in."""
+    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    demo.pop("experiments", None)  # replaced, not merged
+    return merge(merge(demo, TINY), overrides)
+
+
+def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, configfile: Path, *args: str, timeout_s: int = 280,
+              cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run Snakemake on the repository's Snakefile in `workdir`, bounded by `timeout -s INT` (so an
+    interrupted run still cancels its cluster jobs and cleans up)."""
+    command = ["timeout", "-s", "INT", str(timeout_s), sys.executable, "-m", "snakemake",
+               "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+               "--configfile", str(configfile), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+
+
+def check(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert run.returncode == 0, f"snakemake failed ({run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
+    return run
+
+
+_JOB = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n?)*)", re.M)
+_WILDCARDS = re.compile(r"^\s+wildcards: (.*)$", re.M)
+
+
+def planned_jobs(dry_run_output: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """{(rule, ((wildcard, value), ...))} of the jobs a `snakemake -n` log lists."""
+    jobs = set()
+    for match in _JOB.finditer(dry_run_output):
+        wildcards = _WILDCARDS.search(match.group(2))
+        pairs = []
+        if wildcards:
+            pairs = [tuple(item.split("=", 1)) for item in wildcards.group(1).split(", ")]
+        jobs.add((match.group(1), tuple(sorted(pairs))))
+    return jobs
+
+
+def plan(workdir: Path, configfile: Path, *args: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The jobs `snakemake -n` would run in `workdir` with `configfile`."""
+    run = check(snakemake(workdir, configfile, "--dry-run", "--cores", "1", *args))
+    return planned_jobs(run.stdout + run.stderr)
+
+
+def rules_of(jobs) -> set[str]:
+    return {rule for rule, _ in jobs}
+
+
+def wildcard_values(jobs, rule: str, name: str) -> set[str]:
+    return {dict(wc)[name] for r, wc in jobs if r == rule}

@@ -1,0 +1,79 @@
+"""Config edits rerun exactly what they touch: on one completed tiny demo run, `snakemake -n` with an
+edited config plans the affected jobs and nothing else (params reach every rule through `params:`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from demo_run import (EXPERIMENTS, FOLDS, check, merge, plan, rules_of, snakemake, tiny_config,
+                      wildcard_values, write_config)
+
+pytestmark = pytest.mark.slow
+
+# Rules upstream of training; none may be planned by an edit of training or experiments.
+INDEX_RULES = {"synthetic_dataset", "dataset", "index", "pairs", "folds"}
+PREPROCESS_RULES = {"atlas_grid", "skull_strip", "register", "preprocess_manifest"}
+
+
+@pytest.fixture(scope="module")
+def completed(tmp_path_factory) -> tuple[Path, dict]:
+    """A tiny demo run to the default target, shared by every test of this module."""
+    workdir = tmp_path_factory.mktemp("reruns")
+    config = tiny_config()
+    check(snakemake(workdir, write_config(workdir, config), "--cores", "2", timeout_s=600))
+    return workdir, config
+
+
+def plan_with(completed: tuple[Path, dict], edit: dict, name: str, *args: str):
+    workdir, config = completed
+    return plan(workdir, write_config(workdir, merge(config, edit), name), *args)
+
+
+def test_unchanged_config_plans_nothing(completed):
+    workdir, config = completed
+    assert plan(workdir, write_config(workdir, config, "same.yaml")) == set()
+
+
+def test_learning_rate_of_one_experiment_reruns_only_that_experiment(completed):
+    jobs = plan_with(completed, {"experiments": {"exp_a": {"training": {"lr": 0.5}}}}, "lr.yaml")
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {("exp_a", str(f)) for f in range(FOLDS)}
+    assert all(dict(wc).get("experiment", "exp_a") == "exp_a" for _, wc in jobs), jobs
+    assert wildcard_values(jobs, "aggregate_experiment", "experiment") == {"exp_a"}
+    assert {"summary", "explain"} <= rules_of(jobs), rules_of(jobs)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | {"pretrain"}), rules_of(jobs)
+
+
+def test_preprocessing_setting_reruns_preprocessing_and_everything_below(completed):
+    workdir, config = completed
+    jobs = plan_with(completed, {"preprocessing": {"n4": not config["preprocessing"]["n4"]}}, "n4.yaml")
+    manifest = pd.read_csv(workdir / "results/preprocessed/manifest.tsv", sep="\t", dtype=str)
+    registered = {(d["patient"], d["study"]) for r, wc in jobs if r == "register" for d in [dict(wc)]}
+    assert registered == set(zip(manifest["patient"], manifest["study"]))
+    assert "preprocess_manifest" in rules_of(jobs)
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
+    assert {"aggregate_experiment", "summary", "explain"} <= rules_of(jobs)
+    assert not rules_of(jobs) & INDEX_RULES, rules_of(jobs)
+
+
+def test_new_experiment_plans_only_the_new_one(completed):
+    new = {"exp_c": {"ablation": "demo", "modalities": ["CT1"], "input": "stack", "architecture": "densenet121"}}
+    jobs = plan_with(completed, {"experiments": new}, "new.yaml")
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {("exp_c", str(f)) for f in range(FOLDS)}
+    assert wildcard_values(jobs, "aggregate_experiment", "experiment") == {"exp_c"}
+    assert "summary" in rules_of(jobs)
+    assert "explain" not in rules_of(jobs)  # only exp_a is explained
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES), rules_of(jobs)
+
+
+def test_forcerun_one_rule_until_itself(completed):
+    """The README's single-rule rerun: `snakemake -R train --until train` redoes only training."""
+    workdir, config = completed
+    jobs = plan(workdir, write_config(workdir, config, "force.yaml"), "-R", "train", "--until", "train")
+    assert rules_of(jobs) == {"train"}
+    assert len(jobs) == len(EXPERIMENTS) * FOLDS

@@ -1,0 +1,264 @@
+"""Training stage units: experiment resolution, channel layout, clinical encoding, models and weights,
+metrics and aggregation against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ranoflow import aggregate, clinical, experiments, metrics, models, pair_dataset
+from train_helpers import make_dataset
+
+TRAINING = {"image_size": [16, 16, 16], "pretext_tasks": {
+    "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1", "T2"], "input": "stack"}}}
+
+
+# ------------------------------------------------------------------------------- experiments
+def test_resolve_fills_defaults_and_applies_overrides():
+    exps = {"e": {"modalities": ["FLAIR", "T1"], "input": "stack", "architecture": "densenet264",
+                  "training": {"lr": 0.5, "plateau": {"patience": 2}}}}
+    resolved = experiments.resolve_experiment("e", exps, TRAINING)
+    assert resolved["modalities"] == ["T1", "FLAIR"]  # canonical order
+    assert resolved["training"]["lr"] == 0.5
+    assert resolved["training"]["plateau"] == {"factor": 0.1, "patience": 2, "min_lr": 1e-7}
+    assert resolved["training"]["weight_decay"] == 0.01 and resolved["training"]["batch_size"] == 4
+    assert resolved["training"]["image_size"] == [16, 16, 16]
+    assert resolved["pretraining"] == {"kind": "none"} and resolved["clinical"] == []
+
+
+@pytest.mark.parametrize(
+    ("modalities", "mode", "expected"),
+    [
+        (["CT1", "T1", "T2", "FLAIR"], "stack", 8),
+        (["CT1", "T1", "T2", "FLAIR"], "subtract", 4),
+        (["T1", "T2", "FLAIR"], "stack", 6),
+        (["T1", "T2", "FLAIR"], "subtract", 3),
+        (["FLAIR"], "stack", 2),
+    ],
+)
+def test_channel_counts(modalities, mode, expected):
+    names = experiments.channel_names(modalities, mode)
+    assert len(names) == expected
+    if mode == "stack":
+        assert names[0].endswith("_current") and names[-1].endswith("_previous")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"training": {"lrr": 1}}, "lrr"),
+        ({"pretraining": "nonsense"}, "neither 'none'"),
+        ({"pretraining": "rot", "architecture": "resnet18"}, "architecture"),
+        ({"pretraining": "rot"}, "in_channels"),
+        ({"clinical": ["height"]}, "height"),
+    ],
+)
+def test_resolve_errors_name_the_problem(change, message):
+    exp = {"modalities": ["T1", "T2", "FLAIR"], "input": "stack", "architecture": "densenet121", **change}
+    with pytest.raises(ValueError, match=message):
+        experiments.resolve_experiment("e", {"e": exp}, TRAINING)
+
+
+def test_pretraining_kinds():
+    base = {"modalities": ["T1", "T2"], "input": "stack", "architecture": "densenet121"}
+    exps = {"a": {**base, "pretraining": "rot"}, "b": {**base, "pretraining": "weights/medicalnet.pth"}}
+    resolved = experiments.resolve_experiments(exps, TRAINING)
+    assert resolved["a"]["pretraining"] == {"kind": "task", "task": "rot"}
+    assert resolved["b"]["pretraining"] == {"kind": "file", "path": "weights/medicalnet.pth"}
+
+
+# ---------------------------------------------------------------------------------- clinical
+def test_clinical_encoding_with_missing_indicators():
+    fields = ["age", "sex", "idh", "mgmt", "weeks_between"]
+    names = clinical.feature_names(fields)
+    assert names == ["age", "age_missing", "sex_male", "sex_female", "sex_missing", "idh_mutant", "idh_wildtype",
+                     "idh_missing", "mgmt_methylated", "mgmt_unmethylated", "mgmt_missing", "weeks_between",
+                     "weeks_between_missing"]
+    full = clinical.encode({"age": "61", "sex": "female", "idh": "IDH wild-type", "mgmt": "not methylated",
+                            "weeks_between": "13"}, fields)
+    np.testing.assert_allclose(full, [0.61, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0.25, 0], atol=1e-6)
+    empty = clinical.encode({"age": "", "sex": "", "idh": "na", "mgmt": None}, fields)
+    np.testing.assert_allclose(empty, [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1])
+    assert full.dtype == np.float32
+    assert clinical.encode({"mgmt": "methylated"}, ["mgmt"]).tolist() == [1, 0, 0]
+
+
+def test_clinical_rejects_unknown_values():
+    with pytest.raises(ValueError, match="idh"):
+        clinical.encode({"idh": "perhaps"}, ["idh"])
+    with pytest.raises(ValueError, match="age"):
+        clinical.encode({"age": "old"}, ["age"])
+
+
+# ---------------------------------------------------------------------------------- datasets
+@pytest.mark.parametrize(("mode", "channels"), [("stack", 6), ("subtract", 3)])
+def test_pair_input_channels_and_size(tmp_path, mode, channels):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(20, 18, 16), k=2)
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    items, left = pair_dataset.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1", "T2", "FLAIR"], ["age"])
+    assert left.empty and len(items) == 2
+    transform = pair_dataset.preprocess_transform(["T1", "T2", "FLAIR"], mode, [12, 12, 12], "resize")
+    out = transform(items[0])
+    assert tuple(out["image"].shape) == (channels, 12, 12, 12)
+    assert set(out) == {"id", "patient", "label", "clinical", "image"}
+    if mode == "subtract":  # current minus previous of the same modality
+        stacked = pair_dataset.preprocess_transform(["T1", "T2", "FLAIR"], "stack", [12, 12, 12], "resize")(items[0])
+        torch.testing.assert_close(out["image"], stacked["image"][:3] - stacked["image"][3:])
+
+
+def test_disk_cache_is_keyed_by_settings(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1)
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    items, _ = pair_dataset.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [])
+    for size in (8, 8, 10):
+        transform = pair_dataset.preprocess_transform(["T1"], "stack", [size] * 3, "resize")
+        dataset = pair_dataset.cached_dataset(items, transform, "disk", tmp_path / "cache", cache_key=str(size))
+        assert tuple(dataset[0]["image"].shape) == (2, size, size, size)
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+
+def test_pairs_lacking_a_modality_are_left_out(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, drop_flair_patient=True)
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    manifest.loc[manifest["patient"] == "Patient-002", "status"] = "failed"
+    items, left = pair_dataset.pair_items(pairs, manifest, pairs["id"].tolist(), ["FLAIR"], [])
+    assert items == []
+    assert left["reason"].str.contains("lacks FLAIR").sum() == 1
+    assert left["reason"].str.contains("status failed").sum() == 1
+
+
+def test_batch_augment_is_seeded_and_follows_monai():
+    from monai.transforms import AdjustContrast
+
+    settings = experiments.validated_section("training", {})["augment"]
+    image = torch.rand(3, 2, 6, 6, 6)
+    augment = pair_dataset.BatchAugment(settings)
+    augment.reseed(5)
+    first = augment(image)
+    augment.reseed(5)
+    torch.testing.assert_close(augment(image), first)
+    assert not torch.equal(first, image) and first.shape == image.shape
+    off = {**settings, "flip_prob": 0.0, "scale_intensity_prob": 0.0, "gamma_prob": 0.0, "noise_prob": 0.0}
+    torch.testing.assert_close(pair_dataset.BatchAugment(off)(image), image)
+    flip = pair_dataset.BatchAugment({**off, "flip_prob": 1.0})(image)
+    torch.testing.assert_close(flip, image.flip(2, 3, 4))
+    gamma = pair_dataset.BatchAugment({**off, "gamma_prob": 1.0, "gamma_range": [2.0, 2.0]})(image)
+    torch.testing.assert_close(gamma[0], AdjustContrast(2.0)(image[0]).as_tensor())
+
+
+def test_class_weights_and_sampler():
+    weights = pair_dataset.class_weights([0, 0, 0, 1, 3, 3])
+    np.testing.assert_allclose(weights.numpy(), np.array([1 / 3, 1, 0, 1 / 2]) * 3 / (1 / 3 + 1 + 1 / 2))
+    sampler = pair_dataset.weighted_sampler([0] * 90 + [1] * 10, torch.Generator().manual_seed(0))
+    drawn = np.asarray(list(sampler))
+    assert 0.35 < np.mean(drawn >= 90) < 0.65  # minority drawn about as often as the majority
+
+
+# ------------------------------------------------------------------------------------ models
+@pytest.mark.parametrize("architecture", ["densenet121", "resnet10", "efficientnet-b0", "vit"])
+def test_models_forward_with_clinical_fusion(architecture):
+    kwargs = {"vit": {"hidden_size": 48, "mlp_dim": 64, "num_layers": 1, "num_heads": 4, "patch_size": 8},
+              "densenet121": {"init_features": 8, "growth_rate": 4, "block_config": [1, 1, 1, 1]}}
+    model = models.build_model(architecture, 6, 4, [32, 32, 32], clinical_dim=5, model_kwargs=kwargs.get(architecture))
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 6, 32, 32, 32), torch.randn(2, 5))
+    assert out.shape == (2, 4)
+    with pytest.raises(ValueError, match="clinical"):
+        model(torch.randn(2, 6, 32, 32, 32))
+
+
+def test_resnet_first_conv_strides_two():
+    backbone, dim = models.build_backbone("resnet18", 2, [32, 32, 32])
+    assert backbone.conv1.stride == (2, 2, 2) and dim == 512
+
+
+def test_weights_roundtrip_and_shape_check(tmp_path):
+    small = {"init_features": 8, "growth_rate": 4, "block_config": [1, 1, 1, 1]}
+    source, _ = models.build_backbone("densenet121", 6, [16] * 3, small)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, tmp_path / "w.pth")
+    target, _ = models.build_backbone("densenet121", 6, [16] * 3, small)
+    report = models.load_backbone_weights(target, tmp_path / "w.pth")
+    assert not report["missing"] and not report["unused"]
+    torch.testing.assert_close(target.features.conv0.weight, source.features.conv0.weight)
+
+    wrong, _ = models.build_backbone("densenet121", 3, [16] * 3, small)
+    with pytest.raises(models.WeightsShapeError, match=r"features\.conv0\.weight: file \(8, 6, 7, 7, 7\) vs network \(8, 3"):
+        models.load_backbone_weights(wrong, tmp_path / "w.pth")
+    resnet, _ = models.build_backbone("resnet10", 6, [16] * 3)
+    with pytest.raises(models.WeightsShapeError, match="no tensor name in common"):
+        models.load_backbone_weights(resnet, tmp_path / "w.pth")
+
+
+def test_weights_only_refuses_pickled_objects(tmp_path):
+    torch.save({"conv": torch.zeros(1), "object": aggregate.pd.DataFrame()}, tmp_path / "evil.pt")
+    backbone, _ = models.build_backbone("resnet10", 1, [16] * 3)
+    with pytest.raises(Exception, match="[Ww]eights only load failed|weights_only"):
+        models.load_backbone_weights(backbone, tmp_path / "evil.pt")
+
+
+# ------------------------------------------------------------------------- metrics/aggregation
+def _predictions(labels, predicted):
+    frame = pd.DataFrame({"id": [f"p{i}" for i in range(len(labels))], "label": labels, "predicted": predicted})
+    for c in metrics.CLASSES:
+        frame[f"prob_{c}"] = (frame["predicted"] == c).astype(float)
+    return frame
+
+
+def test_aggregation_matches_hand_computed_values(tmp_path):
+    folds = {
+        0: _predictions(["CR", "PR", "SD", "PD"], ["CR", "PR", "PD", "PD"]),  # recalls 1, 1, 0, 1 -> 0.75
+        1: _predictions(["CR", "CR", "PD", "PD"], ["CR", "PD", "PD", "SD"]),  # recalls 0.5, 0.5 -> 0.5
+    }
+    exp = experiments.resolve_experiment(
+        "e", {"e": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121", "ablation": "x"}}, {})
+    dirs = []
+    for fold, frame in folds.items():
+        d = tmp_path / f"fold_{fold}"
+        d.mkdir()
+        frame.assign(patient="P").to_csv(d / "predictions.tsv", sep="\t", index=False)
+        (d / "metrics.json").write_text(json.dumps({"fold": fold, "protocol": "patient", "leaky": False,
+                                                    "best_epoch": 1, "epochs_run": 2, "left_out": []}))
+        dirs.append(d)
+    doc = aggregate.aggregate_experiment(exp, dirs, bootstrap=200)
+    ba = doc["balanced_accuracy"]
+    assert ba["per_fold"] == [0.75, 0.5]
+    assert ba["median"] == pytest.approx(0.625) and ba["mean"] == pytest.approx(0.625)
+    assert ba["q25"] == pytest.approx(0.5625) and ba["q75"] == pytest.approx(0.6875)
+    assert ba["iqr"] == pytest.approx(0.125)
+    pooled = doc["pooled"]
+    assert pooled["balanced_accuracy"] == pytest.approx((2 / 3 + 1 + 0 + 2 / 3) / 4)
+    assert pooled["confusion"] == [[2, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 2]]
+    assert pooled["per_class"]["PD"]["precision"] == pytest.approx(2 / 4)
+    assert pooled["per_class"]["SD"]["f1"] == 0.0
+    low, high = pooled["balanced_accuracy_ci95"]
+    assert 0 <= low <= pooled["balanced_accuracy"] <= high <= 1
+    assert pooled["roc_auc"]["PR"] == pytest.approx(1.0)  # the only PR pair is the only PR prediction
+    assert doc["ablation"] == "x" and doc["protocol"] == "patient" and doc["folds"][0]["epochs_run"] == 2
+
+
+def test_majority_baseline_and_summary_order():
+    pairs = pd.DataFrame({"id": list("abcdefgh"), "label": ["PD", "PD", "SD", "CR", "PD", "SD", "SD", "PR"]})
+    folds = {"protocol": "patient", "folds": [{"fold": 0, "train": list("abc"), "test": list("efgh")},
+                                              {"fold": 1, "train": list("efg"), "test": list("abcd")}]}
+    baseline = aggregate.majority_baseline(pairs, folds, bootstrap=0)
+    # fold 0 predicts PD (2 of 3): recall PD 1, SD 0, PR 0 -> 1/3; fold 1 predicts SD: recall PD 0, SD 1, CR 0 -> 1/3
+    assert baseline["balanced_accuracy"]["per_fold"] == pytest.approx([1 / 3, 1 / 3])
+    good = dict(baseline, experiment="good", balanced_accuracy={**baseline["balanced_accuracy"], "median": 0.9})
+    table = aggregate.summary_table([baseline, good])
+    assert table["experiment"].tolist() == ["good", "majority_class"]
+    assert table.loc[1, "ablation"] == "baseline"
+    assert {"experiment", "ablation", "protocol", "median_balanced_accuracy"} <= set(table.columns)
+
+
+def test_fold_statistics_and_bootstrap():
+    stats = metrics.fold_statistics([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert stats["median"] == pytest.approx(0.6) and stats["iqr"] == pytest.approx(0.4)
+    assert metrics.bootstrap_ci([0, 1, 2, 3], [0, 1, 2, 3], n=50) == (1.0, 1.0)

@@ -1,0 +1,79 @@
+"""How much of an attribution map falls on the tumour and the brain (scores for summary.tsv)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# DeepBraTumIA labels on the atlas grid: 1 enhancing, 2 necrosis/non-enhancing, 3 edema.
+TUMOUR_LABELS: tuple[int, ...] = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class OverlapScores:
+    """Shares of attribution mass; NaN where the needed mask is missing or the map is all zero."""
+
+    tumour_share: float
+    brain_share: float
+    pointing_hit: float  # 1.0 / 0.0, NaN without a tumour mask
+    tumour_volume_share: float  # tumour voxels / brain voxels: what a uniform in-brain map would score
+    peak_voxel: tuple[int, int, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def tumour_mask(segmentation: np.ndarray, labels: tuple[int, ...] = TUMOUR_LABELS) -> np.ndarray:
+    """Boolean tumour mask (enhancing + necrosis + edema by default) from a label image."""
+    return np.isin(np.asarray(segmentation), labels)
+
+
+def _share(mass: np.ndarray, mask: np.ndarray | None, total: float) -> float:
+    if mask is None or total <= 0:
+        return float("nan")
+    return float(mass[mask].sum() / total)
+
+
+def overlap_scores(
+    attribution: np.ndarray,
+    brain: np.ndarray | None,
+    tumour: np.ndarray | None,
+) -> OverlapScores:
+    """Scores one 3D map against boolean brain and tumour masks on the same grid.
+
+    The map's absolute value is its mass, so signed maps (integrated gradients, occlusion) count by magnitude.
+    """
+    mass = np.abs(np.asarray(attribution, dtype=np.float64))
+    if mass.ndim != 3:
+        raise ValueError(f"expected a 3D map, got shape {mass.shape}")
+    for name, mask in (("brain", brain), ("tumour", tumour)):
+        if mask is not None and mask.shape != mass.shape:
+            raise ValueError(f"{name} mask shape {mask.shape} differs from the map's {mass.shape}")
+    total = float(mass.sum())
+    peak = tuple(int(i) for i in np.unravel_index(int(np.argmax(mass)), mass.shape))
+    hit = float("nan") if tumour is None or total <= 0 else float(bool(tumour[peak]))
+    if tumour is None:
+        volume_share = float("nan")
+    else:
+        reference = int(brain.sum()) if brain is not None else mass.size
+        volume_share = float(tumour.sum() / reference) if reference else float("nan")
+    return OverlapScores(
+        tumour_share=_share(mass, tumour, total),
+        brain_share=_share(mass, brain, total),
+        pointing_hit=hit,
+        tumour_volume_share=volume_share,
+        peak_voxel=peak,  # type: ignore[arg-type]
+    )
+
+
+def group_share(attribution: np.ndarray, groups: list[str], group: str) -> float:
+    """Share of a channels-first map's mass carried by the channels labelled `group` (e.g. "current")."""
+    mass = np.abs(np.asarray(attribution, dtype=np.float64))
+    if mass.shape[0] != len(groups):
+        raise ValueError(f"{len(groups)} channel groups for {mass.shape[0]} channels")
+    total = float(mass.sum())
+    if total <= 0 or group not in groups:
+        return float("nan")
+    selected = [i for i, g in enumerate(groups) if g == group]
+    return float(mass[selected].sum() / total)

@@ -1,0 +1,116 @@
+"""Cross-validation folds of the scorable pairs, written once as a file (like nnU-Net's splits_final.json).
+
+- `patient` (default): StratifiedGroupKFold by patient for the test folds, then a patient-wise stratified
+  validation split of each training part for model selection. No patient is in two of train/val/test.
+- `paper` (Matoso et al. 2025): StratifiedKFold on pairs without grouping, the test fold doubles as the
+  validation set. Leaky on two counts; kept so both protocols can be reported side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, StratifiedKFold
+
+log = logging.getLogger(__name__)
+
+Protocol = Literal["patient", "paper"]
+
+
+class FoldError(ValueError):
+    """The pairs cannot be split as configured."""
+
+
+def _split_logged(splitter: Any, ids: np.ndarray, labels: np.ndarray, groups: np.ndarray | None) -> list:
+    """splitter.split(...) as a list, with scikit-learn's warnings (e.g. a rare class) sent to the log."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = list(splitter.split(ids, labels, groups))
+    for warning in caught:
+        log.warning("%s: %s", type(splitter).__name__, warning.message)
+    return splits
+
+
+def _validation_split(labels: np.ndarray, groups: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """Indices of a patient-wise validation subset of about val_fraction of the pairs."""
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise FoldError(f"a training part holds {n_groups} patient(s): need at least 2 for a validation split")
+    n_splits = min(max(2, round(1 / val_fraction)), n_groups)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    try:
+        _, val = _split_logged(splitter, labels, labels, groups)[0]
+    except ValueError as error:  # every class rarer than n_splits: fall back to an unstratified split
+        log.warning("stratified validation split impossible (%s): GroupShuffleSplit instead", error)
+        splitter = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+        _, val = next(splitter.split(labels, labels, groups))
+    return val
+
+
+def make_folds(
+    pairs: pd.DataFrame,
+    protocol: Protocol = "patient",
+    k: int = 5,
+    seed: int = 42,
+    val_fraction: float = 0.2,
+) -> dict[str, Any]:
+    """folds.json content: {"protocol", "leaky", "k", "seed", "val_fraction", "folds": [{fold, train, val, test}]}."""
+    pairs = pairs.sort_values("id").reset_index(drop=True)
+    ids = pairs["id"].to_numpy()
+    labels = pairs["label"].to_numpy()
+    patients = pairs["patient"].to_numpy()
+    if pairs["id"].duplicated().any():
+        raise FoldError("pair ids are not unique")
+    if protocol == "patient":
+        n_patients = len(np.unique(patients))
+        if n_patients < k:
+            raise FoldError(f"folds.k={k} but only {n_patients} patient(s) have scorable pairs")
+        outer = _split_logged(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed), ids, labels, patients)
+    elif protocol == "paper":
+        if len(ids) < k:
+            raise FoldError(f"folds.k={k} but only {len(ids)} scorable pair(s)")
+        log.warning(
+            "protocol 'paper' is LEAKY: pairs of one patient sit in training and test, and the test fold "
+            "also selects the model (validation == test); report it only beside the 'patient' protocol"
+        )
+        outer = _split_logged(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed), ids, labels, None)
+    else:
+        raise FoldError(f"unknown protocol {protocol!r} (patient or paper)")
+
+    folds = []
+    for fold, (train, test) in enumerate(outer):
+        if protocol == "patient":
+            val = train[_validation_split(labels[train], patients[train], val_fraction, seed + fold)]
+            train = np.setdiff1d(train, val)
+        else:
+            val = test
+        folds.append(
+            {
+                "fold": fold,
+                "train": sorted(ids[train].tolist()),
+                "val": sorted(ids[val].tolist()),
+                "test": sorted(ids[test].tolist()),
+            }
+        )
+        log.info(
+            "fold %d: train %d, val %d, test %d pairs; test labels %s",
+            fold,
+            len(train),
+            len(val),
+            len(test),
+            {label: int(count) for label, count in pd.Series(labels[test]).value_counts().sort_index().items()},
+        )
+    return {
+        "protocol": protocol,
+        "leaky": protocol == "paper",
+        "k": k,
+        "seed": seed,
+        "val_fraction": val_fraction if protocol == "patient" else None,
+        "n_pairs": len(ids),
+        "n_patients": len(np.unique(patients)),
+        "folds": folds,
+    }

@@ -1,0 +1,110 @@
+"""Self-supervised pretraining on a fold's training pairs only (labels unused), so that nothing leaks
+from validation or test patients. Writes the backbone's state dict, which `train_fold` loads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from . import pair_dataset as pdata
+from . import training as tr
+from .models import PairClassifier, build_backbone
+
+log = logging.getLogger(__name__)
+
+N_ROTATIONS = 4
+ROTATION_DIMS = (2, 3)  # first two spatial axes of a (batch, channel, x, y, z) tensor: the axial plane
+
+
+def rotation_targets(generator: torch.Generator):
+    """Batch rewriter: rotate each volume by a random multiple of 90 degrees in the axial plane; the
+    multiple is the target."""
+
+    def rewrite(batch: dict) -> tuple[dict, torch.Tensor]:
+        image = batch["image"]
+        k = torch.randint(0, N_ROTATIONS, (image.shape[0],), generator=generator)
+        rotated = torch.stack([torch.rot90(img, int(r), dims=(1, 2)) for img, r in zip(image, k)])
+        return {**batch, "image": rotated}, k
+
+    return rewrite
+
+
+def pretrain_fold(
+    task: dict,
+    pairs: pd.DataFrame,
+    folds: dict,
+    manifest: pd.DataFrame,
+    fold: int,
+    weights_path: str | Path,
+    threads: int = 1,
+    device: str | None = None,
+) -> dict:
+    """Pretrain the task's backbone on the fold's training pairs; write its state dict to weights_path
+    and a history.tsv beside it. Resumes from a checkpoint beside it."""
+    if task["method"] != "rotation":
+        raise ValueError(f"unknown pretext method {task['method']!r}")
+    out = Path(weights_path).parent
+    out.mkdir(parents=True, exist_ok=True)
+    settings = dict(task["training"])
+    # Random flips would make a 90-degree rotation indistinguishable from a 270-degree one.
+    settings["augment"] = {**settings["augment"], "flip_prob": 0.0}
+    size = settings["image_size"]
+    if size[ROTATION_DIMS[0] - 2] != size[ROTATION_DIMS[1] - 2]:
+        raise ValueError(f"rotation pretraining needs equal sizes in the axial plane, got image_size {size}")
+    torch.set_num_threads(max(threads, 1))
+    dev = tr.select_device(device)
+    amp = bool(settings["amp"]) and dev.type == "cuda"
+    tr.seed_everything(settings["seed"])
+    splits = {"train": tr.fold_splits(folds, fold)["train"]}
+    log.info("pretext task %s (%s) fold %d on %s: %d training pairs", task["name"], task["method"], fold, dev,
+             len(splits["train"]))
+    experiment = {**task, "clinical": [], "training": settings}
+    data = tr.prepare_data(experiment, pairs, manifest, {**splits, "val": [], "test": []}, threads)
+
+    backbone, dim = build_backbone(task["architecture"], task["in_channels"], size, settings["model_kwargs"])
+    model = PairClassifier(backbone, dim, N_ROTATIONS).to(dev)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp)
+    history: list[dict] = []
+    start = 0
+    key = tr.fingerprint(task, fold, splits)
+    checkpoint_path = out / tr.CHECKPOINT
+    state = tr.load_checkpoint(checkpoint_path, key)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        history, start = state["history"], state["epoch"] + 1
+        log.info("resumed from %s after epoch %d", checkpoint_path, state["epoch"])
+
+    unweighted = {**settings, "weighted_sampler": False}
+    augment = pdata.BatchAugment(settings["augment"])
+    for epoch in range(start, settings["max_epochs"]):
+        t0 = time.perf_counter()
+        seed = tr.epoch_seed(settings["seed"], epoch)
+        loader = tr.train_loader(data.train, data.train_labels, unweighted, seed)
+        targets = rotation_targets(torch.Generator().manual_seed(seed))
+        augment.reseed(seed)
+        loss, timer = tr.train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment, targets)
+        history.append({"epoch": epoch, "train_loss": loss, "seconds": time.perf_counter() - t0,
+                        "data_wait_share": timer.data_share})
+        log.info("pretext epoch %d/%d loss %.4f (chance %.4f) %.1fs", epoch + 1, settings["max_epochs"], loss,
+                 float(torch.log(torch.tensor(float(N_ROTATIONS)))), history[-1]["seconds"])
+        tr.save_checkpoint(checkpoint_path, {"fingerprint": key, "epoch": epoch, "model": model.state_dict(),
+                                             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                                             "history": history})
+
+    torch.save(model.backbone.state_dict(), weights_path)
+    pd.DataFrame(history).to_csv(out / "history.tsv", sep="\t", index=False, float_format="%.6g")
+    summary = {"task": task["name"], "fold": fold, "n_train": len(data.items["train"]),
+               "final_loss": history[-1]["train_loss"] if history else None}
+    (out / "pretrain.json").write_text(json.dumps(summary, indent=2))
+    checkpoint_path.unlink(missing_ok=True)
+    return summary

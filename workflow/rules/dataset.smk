@@ -1,0 +1,37 @@
+# Dataset stage: with `dataset.source: synthetic` the embedded LUMIERE-shaped demo tree is generated
+# under dataset.root; with `lumiere` the downloaded tree's CSV files and Imaging/ are plain inputs.
+
+
+if config["dataset"]["source"] == "synthetic":
+
+    rule synthetic_dataset:
+        input:
+            src=package_sources(
+                "__init__",
+                "lumiere",
+                "synthetic",
+                "synthetic_course",
+                "synthetic_phantom",
+                "synthetic_tables",
+            ),
+        output:
+            ratings=dataset_file("ratings_csv"),
+            completeness=dataset_file("completeness_csv"),
+            demographics=dataset_file("demographics_csv"),
+            imaging=directory(f"{DATA_ROOT}/Imaging"),
+            template_head=f"{SYNTHETIC_TEMPLATE}/head.nii.gz",
+            template_mask=f"{SYNTHETIC_TEMPLATE}/brain_mask.nii.gz",
+            truth=directory(SYNTHETIC_TRUTH),
+        log:
+            f"{LOGS}/synthetic_dataset/synthetic_dataset.log",
+        benchmark:
+            f"{BENCHMARKS}/synthetic_dataset/synthetic_dataset.tsv"
+        conda:
+            "../../envs/preprocess.yaml"
+        threads: 2
+        resources:
+            mem_mb=2000,
+        params:
+            synthetic=config["dataset"]["synthetic"],
+        script:
+            "../scripts/synthetic_dataset.py"

@@ -1,0 +1,23 @@
+import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
+
+import json
+import logging
+
+import pandas as pd
+
+from ranoflow.folds import make_folds
+
+logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
+logging.captureWarnings(True)
+
+settings = snakemake.params.folds
+folds = make_folds(
+    pd.read_csv(snakemake.input.pairs, sep="\t", dtype=str, keep_default_na=False),
+    protocol=settings["protocol"],
+    k=settings["k"],
+    seed=settings["seed"],
+    val_fraction=settings["val_fraction"],
+)
+with open(snakemake.output.folds, "w") as handle:
+    json.dump(folds, handle, indent=2)
+    handle.write("\n")
