@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,6 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEFILE = REPO / "Snakefile"
 FOLDS = 2
 # Two experiments: editing one must not touch the other.
 EXPERIMENTS = {
@@ -63,20 +63,28 @@ def tiny_config(**overrides: dict) -> dict:
     return merge(merge(demo, TINY), overrides)
 
 
-def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
-    path = workdir / name
+def write_config(root: Path, config: dict, name: str = "tiny.yaml") -> Path:
+    path = root / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def snakemake(workdir: Path, configfile: Path, *args: str, timeout_s: int = 280,
-              cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """Run Snakemake on the repository's Snakefile in `workdir`, bounded by `timeout -s INT` (so an
-    interrupted run still cancels its cluster jobs and cleans up)."""
+def snapshot(dest: Path) -> Path:
+    """Copy the workflow as a user's clone holds it into `dest` and return `dest`: runs there start
+    from the repository root, as users do, and see no edits made to the repository meanwhile."""
+    for name in ("Snakefile", "pyproject.toml"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("workflow", "config", "envs", "profiles"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
+def snakemake(root: Path, configfile: Path, *args: str, timeout_s: int = 280) -> subprocess.CompletedProcess:
+    """`snakemake --configfile <configfile> <args>` in the workflow copy `root`, bounded by
+    `timeout -s INT` (so an interrupted run still cancels its cluster jobs and cleans up)."""
     command = ["timeout", "-s", "INT", str(timeout_s), sys.executable, "-m", "snakemake",
-               "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
                "--configfile", str(configfile), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(command, cwd=root, capture_output=True, text=True)
 
 
 def check(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -100,9 +108,9 @@ def planned_jobs(dry_run_output: str) -> set[tuple[str, tuple[tuple[str, str], .
     return jobs
 
 
-def plan(workdir: Path, configfile: Path, *args: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
-    """The jobs `snakemake -n` would run in `workdir` with `configfile`."""
-    run = check(snakemake(workdir, configfile, "--dry-run", "--cores", "1", *args))
+def plan(root: Path, configfile: Path, *args: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The jobs `snakemake -n` would run in the workflow copy `root` with `configfile`."""
+    run = check(snakemake(root, configfile, "--dry-run", "--cores", "1", *args))
     return planned_jobs(run.stdout + run.stderr)
 
 

@@ -145,3 +145,14 @@ def test_targets_and_settings() -> None:
     assert settings.methods == ("saliency",) and settings.occlusion_window == 4
     with pytest.raises(ValueError, match="bogus"):
         ExplainSettings(methods=("bogus",))
+
+
+def test_tied_maxima_resolve_to_the_one_nearest_the_centre_of_mass() -> None:
+    from ranoflow.attribution_overlap import peak_voxel
+
+    flat = np.zeros((9, 9, 9))
+    flat[2:7, 2:7, 2:7] = 1.0
+    assert peak_voxel(flat) == (4, 4, 4)
+    single = np.zeros((3, 3, 3))
+    single[0, 2, 1] = 5
+    assert peak_voxel(single) == (0, 2, 1)

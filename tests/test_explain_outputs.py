@@ -87,8 +87,10 @@ def test_pair_input_maps_back_onto_the_atlas_grid(tmp_path: Path, fit: str) -> N
     fake_study(tmp_path / "Patient-001" / "week-005", 2)
     pairs = pd.DataFrame([{"id": "P1", "patient": "Patient-001", "current": "week-010", "previous": "week-005",
                            "label": "PD", "age": "50", "sex": "", "idh": "", "mgmt": "", "weeks_between": "5"}])
-    manifest = pd.DataFrame([{"patient": "Patient-001", "study": s, "status": "ok", "dir": str(tmp_path / "Patient-001" / s)}
-                             for s in ("week-010", "week-005")])
+    manifest = pd.DataFrame(
+        [{"patient": "Patient-001", "study": s, "status": "ok", "dir": str(tmp_path / "Patient-001" / s)}
+         for s in ("week-010", "week-005")]
+    )
     items, left_out = pair_items(pairs, manifest, ["P1"], ["T1", "FLAIR"], ["age"])
     assert left_out.empty
     resolved = {"modalities": ["T1", "FLAIR"], "input": "stack", "channels": channel_names(["T1", "FLAIR"], "stack"),

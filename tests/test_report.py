@@ -2,35 +2,10 @@
 
 import base64
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[1]
-# The demo config, shrunk so that the whole workflow runs in a few minutes on two CPU cores.
-SMALL_DEMO = {
-    "dataset": {"synthetic": {"n_patients": 6, "studies_per_patient": [4, 5]}},
-    "folds": {"k": 2},
-    "training": {"max_epochs": 1, "bootstrap": 10},
-}
-
-
-def merge(base: dict, update: dict) -> dict:
-    for key, value in update.items():
-        base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
-    return base
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=3600)
 
 
 def embedded(html: str, variable: str) -> dict:
@@ -45,18 +20,9 @@ def decoded(entry: dict) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> tuple[dict, dict]:
-    # RANOFLOW_DEMO_DIR: a working directory (with its config.yaml) of a demo already run, to report on
-    # it instead of running the small demo from scratch (half an hour on two busy cores).
-    existing = os.environ.get("RANOFLOW_DEMO_DIR")
-    workdir = Path(existing) if existing else tmp_path_factory.mktemp("demo")
-    if not existing:
-        config = merge(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SMALL_DEMO)
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    run = snakemake(workdir)
-    assert run.returncode == 0, run.stderr[-5000:]
-    built = snakemake(workdir, "--report", "results/report.html")
-    assert built.returncode == 0, built.stderr[-5000:]
+def report(tiny_demo) -> tuple[dict, dict]:
+    """The report of the tiny demo run (tests/conftest.py), as the JSON objects the HTML embeds."""
+    workdir, _ = tiny_demo
     html = (workdir / "results" / "report.html").read_text()
     return embedded(html, "results"), embedded(html, "categories")
 

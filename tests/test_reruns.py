@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from demo_run import (EXPERIMENTS, FOLDS, check, merge, plan, rules_of, snakemake, tiny_config,
-                      wildcard_values, write_config)
+from demo_run import EXPERIMENTS, FOLDS, merge, plan, rules_of, wildcard_values, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -19,12 +18,9 @@ PREPROCESS_RULES = {"atlas_grid", "skull_strip", "register", "preprocess_manifes
 
 
 @pytest.fixture(scope="module")
-def completed(tmp_path_factory) -> tuple[Path, dict]:
-    """A tiny demo run to the default target, shared by every test of this module."""
-    workdir = tmp_path_factory.mktemp("reruns")
-    config = tiny_config()
-    check(snakemake(workdir, write_config(workdir, config), "--cores", "2", timeout_s=600))
-    return workdir, config
+def completed(tiny_demo) -> tuple[Path, dict]:
+    """The tiny demo run to the default target (tests/conftest.py), shared by every test here."""
+    return tiny_demo
 
 
 def plan_with(completed: tuple[Path, dict], edit: dict, name: str, *args: str):

@@ -2,7 +2,7 @@
 
 Needs the single-node test cluster of tests/slurm/start_cluster.sh (tests/run.sh starts it as root);
 skipped when no Slurm controller answers. The command is the README's cluster command,
-`snakemake --workflow-profile profiles/slurm`, run from the repository root.
+`snakemake --workflow-profile profiles/slurm`, run from the root of a copy of the repository.
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ import shutil
 import subprocess
 import time
 
+import pandas as pd
 import pytest
 
-from demo_run import check, snakemake, tiny_config, write_config
+from demo_run import check, snakemake, snapshot, tiny_config, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 PROFILE = "profiles/slurm"
 TRAIN_TARGET = "results/models/exp_a/fold_0/metrics.json"
-SLURM_RULES = {"skull_strip", "register", "train"}  # non-local rules on the way to the target
+TRAIN_COMMENT = "rule_train_wildcards_exp_a_0"  # the plugin's sbatch --comment
+PREPROCESS_GROUP = "preprocess"  # profiles/slurm groups skull_strip and register per study
 
 
 def slurm_up() -> str:
@@ -54,25 +56,34 @@ def accounted_jobs(run_id: str, expected: int, wait_s: float = 60) -> list[dict]
 def test_demo_runs_through_slurm_with_a_gpu_training_job(tmp_path):
     reason = slurm_up()
     if reason:
-        pytest.skip(f"no Slurm cluster: {reason}")
+        pytest.skip(f"no Slurm cluster ({reason}); start one as root: bash tests/slurm/start_cluster.sh")
 
     config = tiny_config(resources={"train": {"gpu": 1, "runtime": 20, "mem_mb": 2000, "threads": 1}})
-    configfile = write_config(tmp_path, config)
-    run = check(snakemake(tmp_path, configfile, "--workflow-profile", PROFILE, TRAIN_TARGET, timeout_s=600))
+    root = snapshot(tmp_path)
+    run = check(snakemake(root, write_config(root, config), "--workflow-profile", PROFILE, TRAIN_TARGET,
+                          timeout_s=600))
     log = run.stdout + run.stderr
     assert (tmp_path / TRAIN_TARGET).is_file()
 
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
-    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log))
-    jobs = accounted_jobs(run_id, expected=len(submitted))
-    assert {j["id"] for j in jobs} == set(submitted.values()), (jobs, submitted)
-    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    submitted = set(re.findall(r"Job \S+ has been submitted with SLURM jobid (\d+)", log))
+    check_accounting(accounted_jobs(run_id, expected=len(submitted)), submitted, tmp_path)
 
-    by_rule = {}
-    for j in jobs:
-        rule = re.match(r"rule_(\w+?)(?:_wildcards_|$)", j["comment"]).group(1)
-        by_rule.setdefault(rule, []).append(j)
-    assert SLURM_RULES <= set(by_rule), by_rule.keys()
-    (train,) = by_rule["train"]
+
+def check_accounting(jobs: list[dict], submitted: set[str], workdir) -> None:
+    """Every submitted job is in sacct and completed; one per paired study's preprocessing (the
+    profile's `preprocess` group), the training job with a GPU, the others without."""
+    assert {j["id"] for j in jobs} == submitted, (jobs, submitted)
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    comments = [j["comment"] for j in jobs]
+    assert "rule_synthetic_dataset" in comments, comments
+
+    studies = pd.read_csv(workdir / "results/preprocessed/manifest.tsv", sep="\t")
+    preprocess = [j for j in jobs if j["comment"].startswith(f"rule_{PREPROCESS_GROUP}_")]
+    assert len(preprocess) == len(studies), comments
+    assert all({"skull_strip", "register"} <= set(re.findall(r"skull_strip|register", j["comment"]))
+               for j in preprocess), comments
+
+    (train,) = [j for j in jobs if j["comment"] == TRAIN_COMMENT]
     assert re.search(r"gres/gpu=1\b", train["tres"]), train
-    assert all("gres/gpu" not in j["tres"] for r in ("skull_strip", "register") for j in by_rule[r])
+    assert all("gres/gpu" not in j["tres"] for j in jobs if j is not train), jobs

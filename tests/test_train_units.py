@@ -150,7 +150,10 @@ def test_batch_augment_is_seeded_and_follows_monai():
     flip = pair_dataset.BatchAugment({**off, "flip_prob": 1.0})(image)
     torch.testing.assert_close(flip, image.flip(2, 3, 4))
     gamma = pair_dataset.BatchAugment({**off, "gamma_prob": 1.0, "gamma_range": [2.0, 2.0]})(image)
-    torch.testing.assert_close(gamma[0], AdjustContrast(2.0)(image[0]).as_tensor())
+    for channel in range(2):  # per channel
+        torch.testing.assert_close(gamma[0, channel], AdjustContrast(2.0)(image[0, channel]).as_tensor())
+    no_gamma = pair_dataset.BatchAugment({**off, "gamma_prob": 1.0}, gamma=False)(image)
+    torch.testing.assert_close(no_gamma, image)
 
 
 def test_class_weights_and_sampler():

@@ -29,6 +29,19 @@ def tumour_mask(segmentation: np.ndarray, labels: tuple[int, ...] = TUMOUR_LABEL
     return np.isin(np.asarray(segmentation), labels)
 
 
+def peak_voxel(mass: np.ndarray, rtol: float = 1e-6) -> tuple[int, ...]:
+    """The maximum's voxel; among tied maxima (flat maps, e.g. Grad-CAM of a 1-voxel layer upsampled) the
+    one nearest the map's centre of mass, rather than the first in memory order (a corner of the plateau)."""
+    mass = np.asarray(mass, dtype=np.float64)
+    top = float(mass.max())
+    tied = np.argwhere(mass >= top - rtol * abs(top))
+    if len(tied) == 1 or mass.sum() <= 0:
+        return tuple(int(i) for i in tied[0])
+    centre = np.array([(mass.sum(axis=tuple(a for a in range(mass.ndim) if a != d)) * np.arange(n)).sum()
+                       for d, n in enumerate(mass.shape)]) / mass.sum()
+    return tuple(int(i) for i in tied[np.argmin(((tied - centre) ** 2).sum(axis=1))])
+
+
 def _share(mass: np.ndarray, mask: np.ndarray | None, total: float) -> float:
     if mask is None or total <= 0:
         return float("nan")
@@ -51,7 +64,7 @@ def overlap_scores(
         if mask is not None and mask.shape != mass.shape:
             raise ValueError(f"{name} mask shape {mask.shape} differs from the map's {mass.shape}")
     total = float(mass.sum())
-    peak = tuple(int(i) for i in np.unravel_index(int(np.argmax(mass)), mass.shape))
+    peak = peak_voxel(mass)
     hit = float("nan") if tumour is None or total <= 0 else float(bool(tumour[peak]))
     if tumour is None:
         volume_share = float("nan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,8 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occ
 from torch import nn
 
 from ranoflow import CLASSES
+
+log = logging.getLogger(__name__)
 
 METHODS: tuple[str, ...] = ("saliency", "gradcam", "integrated_gradients", "occlusion")
 TARGETS: tuple[str, ...] = ("predicted", "label")  # "label": the true class (pairs.tsv column)
@@ -111,6 +114,9 @@ def attribute(
         coarse = LayerGradCam(model, layer).attribute(
             image, target=target, relu_attributions=True, additional_forward_args=extra_args
         )
+        if all(n == 1 for n in coarse.shape[2:]):
+            log.warning("Grad-CAM layer %r has a 1-voxel output for this input size: its map is flat; "
+                        "choose an earlier block with explain.layer", settings.layer or default_layer_name(model))
         attr = LayerAttribution.interpolate(coarse, tuple(image.shape[2:]), interpolate_mode="trilinear")
     elif method == "integrated_gradients":
         attr = IntegratedGradients(model).attribute(

@@ -10,6 +10,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from ranoflow.attribution_overlap import peak_voxel
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -58,7 +60,7 @@ def render_explanation(
     maps = [_to_ras(np.abs(p.attribution), affine) for p in panels]
     images = [_to_ras(p.image, affine) for p in panels]
     reference = _to_ras(np.abs(peak_from), affine) if peak_from is not None else np.sum(maps, axis=0)
-    peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(reference)), reference.shape))
+    peak = peak_voxel(reference)
     nonzero = np.concatenate([m[m > 0] for m in maps]) if any((m > 0).any() for m in maps) else np.ones(1)
     vmax = float(np.percentile(nonzero, percentile)) or 1.0
     outlines = [None if p.tumour is None else _to_ras(p.tumour.astype(np.float32), affine) for p in panels]
@@ -80,7 +82,7 @@ def render_explanation(
                       aspect=aspects[col])
             shown = np.ma.masked_less(map_slice, threshold * vmax)
             overlay = ax.imshow(
-                shown, cmap="hot", vmin=0, vmax=vmax, alpha=alpha, origin="lower", aspect=aspects[col]
+                shown, cmap="autumn", vmin=0, vmax=vmax, alpha=alpha, origin="lower", aspect=aspects[col]
             )
             if outline is not None:
                 plane = _slices(outline, peak)[col]

@@ -146,7 +146,8 @@ def explain_pair(
     for kind, cls in explanation_targets(str(pair["label"]), predicted, settings.targets):
         for method in settings.methods:
             per_channel = method in PER_CHANNEL
-            on_atlas = inputs.to_atlas(attribute(model, inputs.image, CLASSES.index(cls), method, settings, inputs.extra))
+            raw = attribute(model, inputs.image, CLASSES.index(cls), method, settings, inputs.extra)
+            on_atlas = inputs.to_atlas(raw)
             total = np.abs(on_atlas).sum(axis=0)
             frames, names = (
                 (np.concatenate([on_atlas, total[None]]), [*inputs.channels, "sum"])

@@ -26,7 +26,9 @@ def best_experiment(summary: pd.DataFrame, experiments: Sequence[str]) -> str:
     return str(rows.sort_values(["median_balanced_accuracy", "order"], ascending=[False, True]).iloc[0]["experiment"])
 
 
-def selection_table(summary: pd.DataFrame, experiments: Sequence[str], listed: Sequence[str], best: bool) -> pd.DataFrame:
+def selection_table(
+    summary: pd.DataFrame, experiments: Sequence[str], listed: Sequence[str], best: bool
+) -> pd.DataFrame:
     """experiment, reason (best / listed / best,listed), median_balanced_accuracy: the experiments to explain."""
     chosen: dict[str, list[str]] = {}
     if best:

@@ -127,14 +127,17 @@ class BatchAugment:
     """The paper's augmentations, drawn per sample and applied to a whole batch on its device.
 
     Same formulas as MONAI's RandFlip (per axis), RandScaleIntensity (x (1 + U(-f, f))),
-    RandAdjustContrast (gamma on the min-max range) and RandGaussianNoise (std ~ U(0, noise_std)).
+    RandAdjustContrast (gamma on the min-max range, here per channel) and RandGaussianNoise
+    (std ~ U(0, noise_std)). Gamma is a contrast change of an MR image: on a difference image
+    (input subtract) it would move the zero level, so it is applied to stacked inputs only.
     Running them as torch ops on the training device instead of as per-item MONAI transforms in the
     loader matters at 128^3: there MONAI's numpy noise and gamma take about a second per item on a CPU
     core, longer than a GPU step.
     """
 
-    def __init__(self, augment: dict) -> None:
+    def __init__(self, augment: dict, gamma: bool = True) -> None:
         self.settings = augment
+        self.gamma = gamma
         self.params = torch.Generator()
         self.noise: dict[torch.device, torch.Generator] = {}
         self.reseed(0)
@@ -164,10 +167,11 @@ class BatchAugment:
             if self._uniform() < a["scale_intensity_prob"]:
                 f = a["scale_intensity_factor"]
                 x = x * (1 + self._uniform(-f, f))
-            if self._uniform() < a["gamma_prob"]:
+            if self._uniform() < a["gamma_prob"] and self.gamma:
                 gamma = self._uniform(*a["gamma_range"])
-                low = x.min()
-                span = x.max() - low
+                spatial = tuple(range(1, x.dim()))
+                low = x.amin(dim=spatial, keepdim=True)
+                span = x.amax(dim=spatial, keepdim=True) - low
                 x = ((x - low) / (span + 1e-7)) ** gamma * span + low
             if self._uniform() < a["noise_prob"]:
                 std = self._uniform(0, a["noise_std"])

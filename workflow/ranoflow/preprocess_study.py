@@ -104,7 +104,9 @@ def register_job(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     start = time.perf_counter()
-    strip = json.loads(Path(strip_json).read_text()) if strip_json else {"method": "none", "seconds": 0.0}
+    strip = {"method": settings["input"], "seconds": 0.0}
+    if strip_json:
+        strip = json.loads(Path(strip_json).read_text())
     record: dict = {"anchor": strip.get("anchor", ""), "skull_strip": strip.get("method", "")}
     try:
         if strip.get("status") == "failed":

@@ -85,7 +85,7 @@ def pretrain_fold(
         log.info("resumed from %s after epoch %d", checkpoint_path, state["epoch"])
 
     unweighted = {**settings, "weighted_sampler": False}
-    augment = pdata.BatchAugment(settings["augment"])
+    augment = pdata.BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
     for epoch in range(start, settings["max_epochs"]):
         t0 = time.perf_counter()
         seed = tr.epoch_seed(settings["seed"], epoch)

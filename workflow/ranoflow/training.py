@@ -378,7 +378,7 @@ def train_fold(
         log.info("resumed from %s after epoch %d", checkpoint_path, state["epoch"])
 
     val_loader = eval_loader(data.val, settings)
-    augment = pdata.BatchAugment(settings["augment"])
+    augment = pdata.BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
     patience = settings["early_stopping"]["patience"]
     stopped_early = False
     for epoch in range(start_epoch, settings["max_epochs"]):

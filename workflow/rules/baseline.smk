@@ -8,7 +8,9 @@ rule rano_baseline:
         pairs=f"{RESULTS}/index/pairs.tsv",
         studies=f"{RESULTS}/index/studies.tsv",
         folds=f"{RESULTS}/splits/folds.json",
-        src=package_sources("rano_rules", "rano_baseline"),
+        src=package_sources(
+            "rano_rules", "rano_baseline", "aggregate", "metrics", "lumiere"
+        ),
     output:
         predictions=report(
             f"{RESULTS}/baseline/rano_rules_predictions.tsv",
@@ -41,7 +43,7 @@ rule rano_baseline_plot:
     input:
         predictions=f"{RESULTS}/baseline/rano_rules_predictions.tsv",
         metrics=f"{RESULTS}/metrics/rano_rules.json",
-        src=package_sources("report_figures"),
+        src=package_sources("report_figures", "rano_rules"),
     output:
         report(
             f"{RESULTS}/plots/rano_rules/rano_rules.png",

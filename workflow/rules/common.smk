@@ -7,7 +7,6 @@ import pandas as pd
 from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config, validate
 
-
 # Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
 # leak into a real run. A run given --configfile uses exactly those files (in order) plus --config.
 if workflow.overwrite_configfiles:
@@ -217,14 +216,23 @@ def preprocessed_dirs(wildcards):
 
 
 # ---- training stage (issue 4): resolved experiments and pretext tasks, inputs of pretrain/train ----
-sys.path.insert(0, str(Path(workflow.current_basedir).parent))  # ranoflow (pure-Python parts only)
-from ranoflow.experiments import resolve_experiments, resolve_pretext_task, to_plain  # noqa: E402
+# ranoflow's pure-Python parts (no torch) resolve the experiments at parse time.
+sys.path.insert(0, str(Path(workflow.current_basedir).parent))
+from ranoflow.experiments import resolve_experiments, resolve_pretext_task, to_plain
 
 TRAINING = to_plain(config["training"])
 RESOLVED_EXPERIMENTS = resolve_experiments(to_plain(config["experiments"]), TRAINING)
-PRETEXT_TASKS = {name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]}
+PRETEXT_TASKS = {
+    name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
+}
 TRAIN_SOURCES = package_sources(
-    "experiments", "clinical", "models", "pair_dataset", "training", "pretraining", "metrics"
+    "experiments",
+    "clinical",
+    "models",
+    "pair_dataset",
+    "training",
+    "pretraining",
+    "metrics",
 )
 
 
@@ -252,6 +260,7 @@ def training_output():
 
 
 # ---- end of training stage block ----
+
 
 def get_final_output():
     """What `snakemake` builds by default: each stage's end products."""
@@ -322,4 +331,13 @@ def explain_directories(wildcards):
 def explain_settings():
     """The explain settings a map depends on (not the choice of experiments), as the rule's params."""
     skip = ("best", "experiments", "resources")
-    return {k: v for k, v in config["explain"].items() if k not in skip}
+
+    # Sorted keys: Snakemake compares params by their text, so reordering config keys must not rerun.
+    def ordered(value):
+        return (
+            {k: ordered(value[k]) for k in sorted(value)}
+            if isinstance(value, dict)
+            else value
+        )
+
+    return ordered({k: v for k, v in config["explain"].items() if k not in skip})

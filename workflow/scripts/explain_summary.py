@@ -8,5 +8,6 @@ logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asc
 
 summary = summarise(collect_scores(snakemake.input.dirs))
 summary.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.4f")
-aggregates = summary[(summary["level"] == "aggregate")] if not summary.empty else summary
-logging.info("%d explained maps; aggregates:\n%s", int((summary.get("level") == "pair").sum()), aggregates.to_string(index=False))
+n_maps = int((summary["level"] == "pair").sum()) if not summary.empty else 0
+aggregates = summary[summary["level"] == "aggregate"] if not summary.empty else summary
+logging.info("%d explained maps; aggregates:\n%s", n_maps, aggregates.to_string(index=False))

@@ -7,8 +7,8 @@ modality stripped and resampled on its own (what per-image pipelines such as the
 
 Each variant runs in a fresh process (peak RSS is that process's own) with --threads ITK threads.
 
-  python workflow/scripts/benchmark_preprocessing.py lumiere            # LUMIERE-sized, Colin27 atlas
-  python workflow/scripts/benchmark_preprocessing.py demo --study results/demo/LUMIERE/Imaging/Patient-001/week-000 \
+  python tests/benchmarks/preprocessing.py lumiere            # LUMIERE-sized, Colin27 atlas
+  python tests/benchmarks/preprocessing.py demo --study results/demo/LUMIERE/Imaging/Patient-001/week-000 \
       --template results/demo/template
 """
 
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow"))
 
 MODALITIES = ("CT1", "T1", "T2", "FLAIR")
 COLIN = Path("/usr/share/mricron/templates")
