@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demo_run import check, snakemake, tiny_config, write_config
+from demo_run import check, snakemake, snapshot, tiny_config, write_config
 
 
 @pytest.mark.slow
 def test_demo_produces_explanations_of_the_best_experiment(tmp_path: Path) -> None:
+    snapshot(tmp_path)
     config = tiny_config(
         training={"model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1, 1]}},
         explain={"best": True, "experiments": [], "methods": ["saliency", "gradcam"], "figure": {"dpi": 60}},
