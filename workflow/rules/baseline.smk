@@ -43,7 +43,7 @@ rule rano_baseline_plot:
     input:
         predictions=f"{RESULTS}/baseline/rano_rules_predictions.tsv",
         metrics=f"{RESULTS}/metrics/rano_rules.json",
-        src=package_sources("report_figures", "rano_rules"),
+        src=package_sources("report_figures", "rano_rules", "lumiere"),
     output:
         report(
             f"{RESULTS}/plots/rano_rules/rano_rules.png",

@@ -35,6 +35,7 @@ rule explain:
             "explain_figures",
             "attribution_overlap",
             "explain_summary",
+            "experiments",
             "pair_dataset",
             "models",
             "clinical",

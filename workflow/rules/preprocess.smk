@@ -29,7 +29,13 @@ rule atlas_grid:
 rule skull_strip:
     input:
         unpack(skull_strip_inputs),
-        src=package_sources("image_io", "registration", "skull_strip"),
+        src=package_sources(
+            "image_io",
+            "registration",
+            "skull_strip",
+            "preprocess_study",
+            "preprocessing_qc",
+        ),
     output:
         mask=f"{RESULTS}/skullstrip/{{patient}}/{{study}}/brain_mask.nii.gz",
         json=f"{RESULTS}/skullstrip/{{patient}}/{{study}}/skull_strip.json",
@@ -55,7 +61,13 @@ rule skull_strip:
 rule register:
     input:
         unpack(register_inputs),
-        src=package_sources("image_io", "registration", "preprocessing_qc"),
+        src=package_sources(
+            "image_io",
+            "registration",
+            "preprocessing_qc",
+            "preprocess_study",
+            "skull_strip",
+        ),
     output:
         report(
             directory(f"{PREPROCESSED}/{{patient}}/{{study}}"),

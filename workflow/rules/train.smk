@@ -71,7 +71,7 @@ rule aggregate_experiment:
             f"{RESULTS}/models/{{{{experiment}}}}/fold_{{fold}}/predictions.tsv",
             fold=FOLDS,
         ),
-        src=package_sources("aggregate", "metrics"),
+        src=package_sources("aggregate", "metrics", "plots"),
     output:
         f"{RESULTS}/metrics/{{experiment}}.json",
     log:
