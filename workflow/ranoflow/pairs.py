@@ -18,6 +18,7 @@ import pandas as pd
 
 from ranoflow import MODALITIES
 from ranoflow.study_index import EXCLUDED_COLUMNS, HAS_COLUMNS, RESPONSE_RATINGS
+from ranoflow.tables import read_tsv
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def pair_id(patient: str, current: str, previous: str) -> str:
 
 def read_studies(path: str) -> pd.DataFrame:
     """studies.tsv with its integer columns typed."""
-    studies = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    studies = read_tsv(path)
     integer_columns = ["week", "order", "less_than_3_months", "has_rating_row", *HAS_COLUMNS]
     return studies.astype({column: int for column in integer_columns})
 

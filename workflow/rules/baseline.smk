@@ -9,7 +9,7 @@ rule rano_baseline:
         studies=f"{RESULTS}/index/studies.tsv",
         folds=f"{RESULTS}/splits/folds.json",
         src=package_sources(
-            "rano_rules", "rano_baseline", "aggregate", "metrics", "lumiere"
+            "rano_rules", "rano_baseline", "aggregate", "metrics", "lumiere", "tables"
         ),
     output:
         predictions=report(

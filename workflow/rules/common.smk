@@ -233,6 +233,7 @@ TRAIN_SOURCES = package_sources(
     "training",
     "pretraining",
     "metrics",
+    "tables",
 )
 
 

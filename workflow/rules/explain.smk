@@ -6,7 +6,7 @@
 checkpoint explain_selection:
     input:
         summary=f"{RESULTS}/metrics/summary.tsv",
-        src=package_sources("explain_summary"),
+        src=package_sources("explain_summary", "tables"),
     output:
         f"{RESULTS}/explain/selection.tsv",
     log:
@@ -30,6 +30,7 @@ rule explain:
         pairs=f"{RESULTS}/index/pairs.tsv",
         manifest=f"{RESULTS}/preprocessed/manifest.tsv",
         src=package_sources(
+            "tables",
             "explain",
             "explain_run",
             "explain_figures",

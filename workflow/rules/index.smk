@@ -32,7 +32,7 @@ checkpoint pairs:
         studies=f"{RESULTS}/index/studies.tsv",
         orphans=f"{RESULTS}/index/orphan_ratings.tsv",
         demographics=dataset_file("demographics_csv"),
-        src=package_sources("__init__", "lumiere", "study_index", "pairs"),
+        src=package_sources("__init__", "lumiere", "study_index", "pairs", "tables"),
     output:
         pairs=f"{RESULTS}/index/pairs.tsv",
         excluded=f"{RESULTS}/index/excluded.tsv",
@@ -51,7 +51,7 @@ checkpoint pairs:
 rule folds:
     input:
         pairs=f"{RESULTS}/index/pairs.tsv",
-        src=package_sources("folds"),
+        src=package_sources("folds", "tables"),
     output:
         folds=f"{RESULTS}/splits/folds.json",
     log:

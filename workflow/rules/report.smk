@@ -9,7 +9,7 @@ rule cohort_summary:
         pairs=f"{RESULTS}/index/pairs.tsv",
         folds=f"{RESULTS}/splits/folds.json",
         missing=f"{RESULTS}/baseline/missing_segmentation.tsv",
-        src=package_sources("cohort", "report_html"),
+        src=package_sources("cohort", "report_html", "tables"),
     output:
         html=report(
             f"{RESULTS}/report/cohort.html",

@@ -71,7 +71,7 @@ rule aggregate_experiment:
             f"{RESULTS}/models/{{{{experiment}}}}/fold_{{fold}}/predictions.tsv",
             fold=FOLDS,
         ),
-        src=package_sources("aggregate", "metrics", "plots"),
+        src=package_sources("aggregate", "metrics", "plots", "tables"),
     output:
         f"{RESULTS}/metrics/{{experiment}}.json",
     log:
@@ -93,7 +93,7 @@ rule summary:
         extra=summary_extra_metrics(),
         pairs=f"{RESULTS}/index/pairs.tsv",
         folds=f"{RESULTS}/splits/folds.json",
-        src=package_sources("aggregate", "metrics", "plots"),
+        src=package_sources("aggregate", "metrics", "plots", "tables"),
     output:
         summary=report(
             f"{RESULTS}/metrics/summary.tsv",

@@ -4,9 +4,9 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
 
 from ranoflow import aggregate, plots
+from ranoflow.tables import read_tsv
 
 logging.basicConfig(
     filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -26,7 +26,7 @@ if snakemake.rule == "aggregate_experiment":
 else:
     experiments = [json.loads(Path(p).read_text()) for p in snakemake.input.experiments]
     extra = [json.loads(Path(p).read_text()) for p in snakemake.input.extra]
-    pairs = pd.read_csv(snakemake.input.pairs, sep="\t", dtype=str, keep_default_na=False)
+    pairs = read_tsv(snakemake.input.pairs)
     folds = json.loads(Path(snakemake.input.folds).read_text())
     baseline = aggregate.majority_baseline(pairs, folds, snakemake.params.bootstrap, snakemake.params.seed)
     Path(snakemake.output.baseline).write_text(json.dumps(baseline, indent=2))

@@ -4,21 +4,18 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
 
 from ranoflow import cohort
 from ranoflow.report_html import html_page
+from ranoflow.tables import read_tsv
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 logging.captureWarnings(True)
 
 
-def read(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
 
-
-studies, pairs, excluded = read(snakemake.input.studies), read(snakemake.input.pairs), read(snakemake.input.excluded)
-missing = read(snakemake.input.missing)
+studies, pairs, excluded = read_tsv(snakemake.input.studies), read_tsv(snakemake.input.pairs), read_tsv(snakemake.input.excluded)
+missing = read_tsv(snakemake.input.missing)
 folds = json.loads(Path(snakemake.input.folds).read_text())
 
 tables = {

@@ -11,6 +11,7 @@ from ranoflow.explain import ExplainSettings, resolve_layer, select_pairs
 from ranoflow.explain_run import Study, explain_pair, load_trained_model, pair_input
 from ranoflow.explain_summary import SCORES_FILE
 from ranoflow.pair_dataset import pair_items
+from ranoflow.tables import read_tsv
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # tracebacks and warnings into the log too
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -34,8 +35,8 @@ chosen = select_pairs(predictions, settings.n_per_class)
 log.info("%s fold %d: explaining %d of %d test pairs\n%s", experiment, fold, len(chosen), len(predictions),
          chosen[["id", "label", "predicted", "selection"]].to_string(index=False))
 
-pairs = pd.read_csv(snakemake.input.pairs, sep="\t", dtype=str, keep_default_na=False)
-manifest = pd.read_csv(snakemake.input.manifest, sep="\t", dtype=str, keep_default_na=False)
+pairs = read_tsv(snakemake.input.pairs)
+manifest = read_tsv(snakemake.input.manifest)
 items, left_out = pair_items(
     pairs, manifest, list(chosen["id"]), resolved["modalities"], resolved["clinical"],
     resolved["training"]["use_flagged"],

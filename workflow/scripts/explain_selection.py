@@ -2,13 +2,13 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 
 import logging
 
-import pandas as pd
 
 from ranoflow.explain_summary import selection_table
+from ranoflow.tables import read_tsv
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-summary = pd.read_csv(snakemake.input.summary, sep="\t", dtype=str, keep_default_na=False)
+summary = read_tsv(snakemake.input.summary)
 selection = selection_table(summary, snakemake.params.experiments, snakemake.params.listed, snakemake.params.best)
 selection.to_csv(snakemake.output[0], sep="\t", index=False)
 logging.info("experiments to explain:\n%s", selection.to_string(index=False))

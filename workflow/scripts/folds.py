@@ -3,16 +3,16 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 import json
 import logging
 
-import pandas as pd
 
 from ranoflow.folds import make_folds
+from ranoflow.tables import read_tsv
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
 logging.captureWarnings(True)
 
 settings = snakemake.params.folds
 folds = make_folds(
-    pd.read_csv(snakemake.input.pairs, sep="\t", dtype=str, keep_default_na=False),
+    read_tsv(snakemake.input.pairs),
     protocol=settings["protocol"],
     k=settings["k"],
     seed=settings["seed"],

@@ -2,17 +2,17 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 
 import logging
 
-import pandas as pd
 
 from ranoflow.pairs import build_pairs, read_studies
 from ranoflow.study_index import log_summary, read_demographics
+from ranoflow.tables import read_tsv
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
 logging.captureWarnings(True)
 
 pairs, excluded = build_pairs(
     read_studies(snakemake.input.studies),
-    pd.read_csv(snakemake.input.orphans, sep="\t", dtype=str, keep_default_na=False),
+    read_tsv(snakemake.input.orphans),
     read_demographics(snakemake.input.demographics),
     reference=snakemake.params.reference,
     modalities=snakemake.params.modalities,

@@ -3,18 +3,18 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 import json
 import logging
 
-import pandas as pd
 
 from ranoflow import rano_baseline
 from ranoflow.rano_rules import RuleSettings
+from ranoflow.tables import read_tsv
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 logging.captureWarnings(True)
 
 section = snakemake.params.baseline
 settings = RuleSettings.from_config(section)
-pairs = pd.read_csv(snakemake.input.pairs, sep="\t", dtype=str, keep_default_na=False)
-studies = pd.read_csv(snakemake.input.studies, sep="\t", dtype=str, keep_default_na=False)
+pairs = read_tsv(snakemake.input.pairs)
+studies = read_tsv(snakemake.input.studies)
 folds = json.loads(open(snakemake.input.folds).read())
 
 assessed, missing = rano_baseline.predict_pairs(pairs, studies, settings, section["volumes"])

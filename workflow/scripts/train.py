@@ -4,13 +4,10 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
 
+from ranoflow.tables import read_tsv
 from ranoflow.training import train_fold
 
-
-def read_tsv(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
 
 
 logging.basicConfig(
