@@ -14,8 +14,9 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/index.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/explain.smk"
 include: "workflow/rules/baseline.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/explain.smk"
 include: "workflow/rules/report.smk"
 
 

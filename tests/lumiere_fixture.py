@@ -1,6 +1,6 @@
 """A tiny LUMIERE-shaped tree carrying every quirk of the released data that the reader must survive.
 
-Quirks (see tests/test_study_index.py for what the reader must make of each):
+Quirks (see tests/index/test_study_index.py for what the reader must make of each):
 - ratings with surrounding spaces ('Post-Op ', ' PD'), 'None', empty and 'Post-Op/PD' ratings;
 - LessThan3Months = 'x'; rationales mentioning '3 months', 'RANO' and holding commas;
 - `Date` in the ratings CSV vs `Timepoint` in the completeness CSV, headers with stray spaces;
@@ -19,7 +19,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ranoflow import MODALITIES, lumiere
+from ranoflow import lumiere
+from ranoflow.vocabulary import MODALITIES
 
 # Header strings as released; a stray trailing space on one header as a quirk of its own.
 RATINGS_HEADER = [f"{name} " if name == "LessThan3Months" else name for name in lumiere.RATINGS_HEADER]

@@ -10,7 +10,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-CLASSES = ("CR", "PR", "SD", "PD")
+from ranoflow.vocabulary import CLASSES
+
 RADIUS_CHANGE = {"CR": 0.0, "PR": 0.5, "SD": 1.0, "PD": 1.6}  # current radius / previous radius
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow"))
 
-MODALITIES = ("CT1", "T1", "T2", "FLAIR")
+from ranoflow.vocabulary import MODALITIES  # noqa: E402
+
 COLIN = Path("/usr/share/mricron/templates")
 # LUMIERE-like native grids: (shape, spacing mm)
 LUMIERE_GRIDS = {
@@ -73,14 +74,14 @@ def make_lumiere_study(out: Path, seed: int = 3) -> dict[str, str]:
 
 
 def _worker(args: argparse.Namespace) -> dict:
-    from ranoflow.image_io import configure_itk
+    from ranoflow.preprocess.image_io import configure_itk
 
     configure_itk(args.threads, 42)
     import ants
 
-    from ranoflow import registration as reg
-    from ranoflow.image_io import load_volume
-    from ranoflow.skull_strip import brain_mask
+    from ranoflow.preprocess import registration as reg
+    from ranoflow.preprocess.image_io import load_volume
+    from ranoflow.preprocess.skull_strip import brain_mask
 
     images = json.loads(args.images)
     start = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ranoflow import MODALITIES
+from ranoflow.vocabulary import MODALITIES
 
 IMAGING_DIR = "Imaging"
 

@@ -1,26 +1,23 @@
-# Rule-based RANO 2.0 baseline: enhancing-tumour size change between the segmentations of each pair,
-# scored on the experiments' test folds (results/metrics/rano_rules.json joins summary.tsv).
+# Baseline stage: the rule-based RANO 2.0 response from the enhancing-tumour size change between the
+# segmentations of each pair, scored on the experiments' test folds (its metrics join summary.tsv).
 # Both rules read NIfTI (nibabel, scipy), hence the preprocess environment.
 
 
 rule rano_baseline:
     input:
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        studies=f"{RESULTS}/index/studies.tsv",
-        folds=f"{RESULTS}/splits/folds.json",
-        src=package_sources(
-            "rano_rules", "rano_baseline", "aggregate", "metrics", "lumiere", "tables"
-        ),
+        pairs=PAIRS,
+        studies=STUDIES,
+        folds=FOLDS_JSON,
     output:
         predictions=report(
-            f"{RESULTS}/baseline/rano_rules_predictions.tsv",
+            RANO_RULES_PREDICTIONS,
             caption="../report/rano_baseline.rst",
             category="Results",
             subcategory="Rule-based RANO",
         ),
-        metrics=f"{RESULTS}/metrics/rano_rules.json",
+        metrics=RANO_RULES_METRICS,
         missing=report(
-            f"{RESULTS}/baseline/missing_segmentation.tsv",
+            MISSING_SEGMENTATION,
             caption="../report/missing_segmentation.rst",
             category="Cohort",
             subcategory="Exclusions",
@@ -35,15 +32,15 @@ rule rano_baseline:
         baseline=config["baseline"],
         # the experiments' bootstrap size, so both CIs of summary.tsv are alike
         bootstrap=config["training"]["bootstrap"],
+        code=script_code("rano_baseline"),
     script:
         "../scripts/rano_baseline.py"
 
 
 rule rano_baseline_plot:
     input:
-        predictions=f"{RESULTS}/baseline/rano_rules_predictions.tsv",
-        metrics=f"{RESULTS}/metrics/rano_rules.json",
-        src=package_sources("report_figures", "rano_rules", "lumiere"),
+        predictions=RANO_RULES_PREDICTIONS,
+        metrics=RANO_RULES_METRICS,
     output:
         report(
             f"{RESULTS}/plots/rano_rules/rano_rules.png",
@@ -53,7 +50,10 @@ rule rano_baseline_plot:
         ),
     log:
         f"{LOGS}/rano_baseline_plot/rano_baseline_plot.log",
+    localrule: True
     conda:
         "../../envs/preprocess.yaml"
+    params:
+        code=script_code("rano_baseline_plot"),
     script:
-        "../scripts/report_baseline_plot.py"
+        "../scripts/rano_baseline_plot.py"

@@ -19,10 +19,41 @@ if workflow.overwrite_configfiles:
 
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
+# ranoflow's pure-Python parts (no torch, MONAI or ANTs) are read at parse time.
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
+sys.path.insert(0, str(WORKFLOW_DIR))
+from ranoflow import tables
+from ranoflow.code_hash import code_hash
+from ranoflow.report.provenance import pinned_requirements
+from ranoflow.train.experiments import (
+    resolve_experiments,
+    resolve_pretext_task,
+    to_plain,
+)
+from ranoflow.vocabulary import MODALITIES
+
+# ---- paths shared by several stages: each defined once, here ----
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 DATA_ROOT = config["dataset"]["root"]
+IMAGING = f"{DATA_ROOT}/Imaging"
+STUDIES = f"{RESULTS}/index/studies.tsv"
+ORPHANS = f"{RESULTS}/index/orphan_ratings.tsv"
+PAIRS = f"{RESULTS}/index/pairs.tsv"
+EXCLUDED = f"{RESULTS}/index/excluded.tsv"
+FOLDS_JSON = f"{RESULTS}/splits/folds.json"
+PREPROCESSED = f"{RESULTS}/preprocessed"
+MANIFEST = f"{PREPROCESSED}/manifest.tsv"
+REGISTRATION_QC = f"{RESULTS}/qc/registration.tsv"
+MODEL_DIR = f"{RESULTS}/models/{{experiment}}/fold_{{fold}}"
+METRICS = f"{RESULTS}/metrics"
+SUMMARY = f"{METRICS}/summary.tsv"
+RANO_RULES_METRICS = f"{METRICS}/rano_rules.json"
+RANO_RULES_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_predictions.tsv"
+MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
+EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
+
 EXPERIMENTS = list(config["experiments"])
 FOLDS = list(range(config["folds"]["k"]))
 
@@ -31,30 +62,33 @@ wildcard_constraints:
     patient=r"Patient-\d+",
     study=r"week-\d+(-\d+)?",
     fold=r"\d+",
-    modality=r"CT1|T1|T2|FLAIR",
+    modality="|".join(MODALITIES),
     experiment="|".join(map(re.escape, EXPERIMENTS)) or "no-experiment",
 
 
-def package_sources(*modules):
-    """Package modules a rule's script imports, as inputs, so that editing them reruns the rule."""
-    return [workflow.source_path(f"../ranoflow/{module}.py") for module in modules]
+def script_code(script):
+    """Content hash of a rule's script and the ranoflow modules it imports, as the rule's `code` param:
+    the job reruns when that code changes, not when files are only moved, cloned or touched.
+    """
+    return code_hash(
+        WORKFLOW_DIR / "scripts" / f"{script}.py", WORKFLOW_DIR / "ranoflow"
+    )
 
 
 def dataset_file(key):
     return f"{DATA_ROOT}/{config['dataset'][key]}"
 
 
-# --- dataset stage (synthetic demo) ---
+# ---- dataset stage (synthetic demo) ----
 # Written by the synthetic_dataset job outside the LUMIERE tree: whole-head template + brain mask in the
 # generator's atlas space, and per study the true brain mask and tumour labels on the CT1 grid.
 SYNTHETIC_TEMPLATE = f"{RESULTS}/demo/template"
 SYNTHETIC_TRUTH = f"{RESULTS}/demo/truth"
-# --- end dataset stage ---
 
 
 @functools.cache
 def _read_tsv(path, mtime):
-    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    return tables.read_tsv(path)
 
 
 def read_tsv(path):
@@ -81,11 +115,12 @@ def paired_studies():
 
 # ---- preprocess stage: inputs of skull_strip / register / preprocess_manifest ----
 PREPROCESS = config["preprocessing"]
-PREPROCESSED = f"{RESULTS}/preprocessed"
 ATLAS_GRID = {
     name: f"{PREPROCESSED}/atlas/{name}.nii.gz"
     for name in ("brain", "brain_mask", "registration_brain")
 }
+SKULLSTRIP_DIR = f"{RESULTS}/skullstrip/{{patient}}/{{study}}"
+STUDY_DIR = f"{PREPROCESSED}/{{patient}}/{{study}}"
 
 
 def preprocess_threads():
@@ -104,14 +139,11 @@ def _studies_by_key(path, mtime):
 def study_row(wildcards):
     """The studies.tsv row of {patient}/{study} as a dict (studies.tsv exists once `pairs` has run)."""
     scorable_pairs()
-    path = f"{RESULTS}/index/studies.tsv"
-    row = _studies_by_key(path, Path(path).stat().st_mtime).get(
+    row = _studies_by_key(STUDIES, Path(STUDIES).stat().st_mtime).get(
         (wildcards.patient, wildcards.study)
     )
     if row is None:
-        raise ValueError(
-            f"{wildcards.patient}/{wildcards.study} is not in {RESULTS}/index/studies.tsv"
-        )
+        raise ValueError(f"{wildcards.patient}/{wildcards.study} is not in {STUDIES}")
     return row
 
 
@@ -119,11 +151,7 @@ def study_images(wildcards):
     """{modality: path} of the images a study is preprocessed from (raw native, or DeepBraTumIA's
     atlas-space skull_strip images for input: deepbratumia)."""
     row = study_row(wildcards)
-    present = [
-        m
-        for m in ("CT1", "T1", "T2", "FLAIR")
-        if row[f"has_{m}"] == "1" and row[f"path_{m}"]
-    ]
+    present = [m for m in MODALITIES if row[f"has_{m}"] == "1" and row[f"path_{m}"]]
     if PREPROCESS["input"] == "deepbratumia":
         folder = row["dbt_skullstrip_dir"]
         candidates = (
@@ -142,7 +170,7 @@ def study_segmentation(wildcards):
         path = row["seg_deepbratumia"]
         return {"seg": path} if path else {}
     seg = PREPROCESS["segmentation"]
-    folder = Path(DATA_ROOT) / "Imaging" / wildcards.patient / wildcards.study
+    folder = Path(IMAGING) / wildcards.patient / wildcards.study
     for source in seg["order"]:
         path = (
             row["seg_hdglio"]
@@ -181,7 +209,7 @@ def longitudinal_reference(wildcards):
     """The patient's first paired study when preprocessing.longitudinal is on (None for itself)."""
     if not PREPROCESS["longitudinal"] or PREPROCESS["input"] == "deepbratumia":
         return None
-    studies = read_tsv(f"{RESULTS}/index/studies.tsv")
+    studies = read_tsv(STUDIES)
     paired = {s for p, s in paired_studies() if p == wildcards.patient}
     mine = studies[
         (studies["patient"] == wildcards.patient) & studies["study"].isin(paired)
@@ -195,12 +223,9 @@ def register_inputs(wildcards):
     inputs.update(study_segmentation(wildcards))
     inputs.update(ATLAS_GRID)
     if PREPROCESS["input"] == "raw":
-        inputs["mask"] = (
-            f"{RESULTS}/skullstrip/{wildcards.patient}/{wildcards.study}/brain_mask.nii.gz"
-        )
-        inputs["strip"] = (
-            f"{RESULTS}/skullstrip/{wildcards.patient}/{wildcards.study}/skull_strip.json"
-        )
+        skullstrip = SKULLSTRIP_DIR.format(**wildcards)
+        inputs["mask"] = f"{skullstrip}/brain_mask.nii.gz"
+        inputs["strip"] = f"{skullstrip}/skull_strip.json"
     reference = longitudinal_reference(wildcards)
     if reference:
         inputs["reference"] = f"{PREPROCESSED}/{wildcards.patient}/{reference}"
@@ -209,82 +234,49 @@ def register_inputs(wildcards):
 
 def preprocessed_dirs(wildcards):
     """Every paired study's preprocessed directory (input of preprocess_manifest)."""
-    return [f"{PREPROCESSED}/{patient}/{study}" for patient, study in paired_studies()]
+    return [STUDY_DIR.format(patient=p, study=s) for p, s in paired_studies()]
 
 
-# ---- end of preprocess stage block ----
-
-
-# ---- training stage (issue 4): resolved experiments and pretext tasks, inputs of pretrain/train ----
-# ranoflow's pure-Python parts (no torch) resolve the experiments at parse time.
-sys.path.insert(0, str(Path(workflow.current_basedir).parent))
-from ranoflow.experiments import resolve_experiments, resolve_pretext_task, to_plain
-
+# ---- train stage: resolved experiments and pretext tasks, inputs of pretrain/train ----
 TRAINING = to_plain(config["training"])
 RESOLVED_EXPERIMENTS = resolve_experiments(to_plain(config["experiments"]), TRAINING)
 PRETEXT_TASKS = {
     name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
 }
-TRAIN_SOURCES = package_sources(
-    "experiments",
-    "clinical",
-    "models",
-    "pair_dataset",
-    "training",
-    "pretraining",
-    "metrics",
-    "tables",
-)
+PRETRAINED_DIR = f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}"
 
 
 def pretrained_weights(wildcards):
     """The weights a train job starts from: its fold's pretext-task output, a weights file, or none."""
     pretraining = RESOLVED_EXPERIMENTS[wildcards.experiment]["pretraining"]
     if pretraining["kind"] == "task":
-        return f"{RESULTS}/pretrained/{pretraining['task']}/fold_{wildcards.fold}/backbone.pt"
+        folder = PRETRAINED_DIR.format(task=pretraining["task"], fold=wildcards.fold)
+        return f"{folder}/backbone.pt"
     if pretraining["kind"] == "file":
         return pretraining["path"]
     return []
 
 
+# ---- evaluate stage ----
 def summary_extra_metrics():
-    """Metrics JSONs of other stages (ranoflow.aggregate format) that join summary.tsv as rows."""
-    return [f"{RESULTS}/metrics/rano_rules.json"]
+    """Metrics JSONs of other stages (ranoflow.evaluate.experiment_metrics format) that join summary.tsv."""
+    return [RANO_RULES_METRICS]
 
 
-def training_output():
+def evaluate_output():
     return [
-        f"{RESULTS}/metrics/summary.tsv",
+        SUMMARY,
         f"{RESULTS}/plots/balanced_accuracy.png",
         f"{RESULTS}/plots/confusion_best.png",
     ]
 
 
-# ---- end of training stage block ----
-
-
-def get_final_output():
-    """What `snakemake` builds by default: each stage's end products."""
-    return [
-        f"{RESULTS}/index/studies.tsv",
-        f"{RESULTS}/index/pairs.tsv",
-        f"{RESULTS}/splits/folds.json",
-        f"{RESULTS}/preprocessed/manifest.tsv",
-        f"{RESULTS}/qc/registration.tsv",
-        *training_output(),
-        *baseline_and_report_output(),
-        *explain_output(),
-    ]
-
-
-# --- baseline / report stage -------------------------------------------------------------------
-
-
+# ---- baseline and report stages ----
 def baseline_and_report_output():
     """Rule-based RANO baseline and the tables shown by `snakemake --report`."""
     return [
-        f"{RESULTS}/baseline/rano_rules_predictions.tsv",
-        f"{RESULTS}/metrics/rano_rules.json",
+        RANO_RULES_PREDICTIONS,
+        RANO_RULES_METRICS,
         f"{RESULTS}/plots/rano_rules/rano_rules.png",
         f"{RESULTS}/report/cohort.html",
         f"{RESULTS}/report/registration_qc.html",
@@ -294,8 +286,11 @@ def baseline_and_report_output():
     ]
 
 
-# --- explain stage (issue 5) -------------------------------------------------------------------
+# the pins recorded by the provenance page: a param, so editing pyproject.toml elsewhere reruns nothing
+PINNED_REQUIREMENTS = pinned_requirements(WORKFLOW_DIR.parent / "pyproject.toml")
 
+
+# ---- explain stage ----
 _unknown_explained = sorted(set(config["explain"]["experiments"]) - set(EXPERIMENTS))
 if _unknown_explained:
     raise ValueError(
@@ -307,7 +302,7 @@ def explain_output():
     """The explanation summary, when there is anything to explain."""
     explain = config["explain"]
     wanted = EXPERIMENTS and (explain["best"] or explain["experiments"])
-    return [f"{RESULTS}/explain/summary.tsv"] if wanted else []
+    return [EXPLAIN_SUMMARY] if wanted else []
 
 
 def explain_experiments():
@@ -342,3 +337,17 @@ def explain_settings():
         )
 
     return ordered({k: v for k, v in config["explain"].items() if k not in skip})
+
+
+def get_final_output():
+    """What `snakemake` builds by default: each stage's end products."""
+    return [
+        STUDIES,
+        PAIRS,
+        FOLDS_JSON,
+        MANIFEST,
+        REGISTRATION_QC,
+        *evaluate_output(),
+        *baseline_and_report_output(),
+        *explain_output(),
+    ]

@@ -5,20 +5,11 @@
 if config["dataset"]["source"] == "synthetic":
 
     rule synthetic_dataset:
-        input:
-            src=package_sources(
-                "__init__",
-                "lumiere",
-                "synthetic",
-                "synthetic_course",
-                "synthetic_phantom",
-                "synthetic_tables",
-            ),
         output:
             ratings=dataset_file("ratings_csv"),
             completeness=dataset_file("completeness_csv"),
             demographics=dataset_file("demographics_csv"),
-            imaging=directory(f"{DATA_ROOT}/Imaging"),
+            imaging=directory(IMAGING),
             template_head=f"{SYNTHETIC_TEMPLATE}/head.nii.gz",
             template_mask=f"{SYNTHETIC_TEMPLATE}/brain_mask.nii.gz",
             truth=directory(SYNTHETIC_TRUTH),
@@ -33,5 +24,6 @@ if config["dataset"]["source"] == "synthetic":
             mem_mb=2000,
         params:
             synthetic=config["dataset"]["synthetic"],
+            code=script_code("synthetic_dataset"),
         script:
             "../scripts/synthetic_dataset.py"

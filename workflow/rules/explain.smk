@@ -5,8 +5,7 @@
 
 checkpoint explain_selection:
     input:
-        summary=f"{RESULTS}/metrics/summary.tsv",
-        src=package_sources("explain_summary", "tables"),
+        summary=SUMMARY,
     output:
         f"{RESULTS}/explain/selection.tsv",
     log:
@@ -18,29 +17,18 @@ checkpoint explain_selection:
         experiments=EXPERIMENTS,
         listed=config["explain"]["experiments"],
         best=config["explain"]["best"],
+        code=script_code("explain_selection"),
     script:
         "../scripts/explain_selection.py"
 
 
 rule explain:
     input:
-        model=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/model.pt",
-        predictions=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/predictions.tsv",
-        metadata=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/metadata.json",
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        manifest=f"{RESULTS}/preprocessed/manifest.tsv",
-        src=package_sources(
-            "tables",
-            "explain",
-            "explain_run",
-            "explain_figures",
-            "attribution_overlap",
-            "explain_summary",
-            "experiments",
-            "pair_dataset",
-            "models",
-            "clinical",
-        ),
+        model=f"{MODEL_DIR}/model.pt",
+        predictions=f"{MODEL_DIR}/predictions.tsv",
+        metadata=f"{MODEL_DIR}/metadata.json",
+        pairs=PAIRS,
+        manifest=MANIFEST,
     output:
         report(
             directory(f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"),
@@ -61,6 +49,7 @@ rule explain:
         runtime=config["explain"]["resources"]["runtime"],
     params:
         settings=explain_settings(),
+        code=script_code("explain"),
     script:
         "../scripts/explain.py"
 
@@ -68,13 +57,14 @@ rule explain:
 rule explain_summary:
     input:
         dirs=explain_directories,
-        src=package_sources("explain_summary"),
     output:
-        f"{RESULTS}/explain/summary.tsv",
+        EXPLAIN_SUMMARY,
     log:
         f"{LOGS}/explain_summary/explain_summary.log",
     localrule: True
     conda:
         "../../envs/base.yaml"
+    params:
+        code=script_code("explain_summary"),
     script:
         "../scripts/explain_summary.py"

@@ -2,63 +2,60 @@
 # why every other study is left out, then split the pairs into cross-validation folds.
 
 
-localrules:
-    index,
-    pairs,
-    folds,
-
-
 rule index:
     input:
-        imaging=f"{DATA_ROOT}/Imaging",
+        imaging=IMAGING,
         ratings=dataset_file("ratings_csv"),
         completeness=dataset_file("completeness_csv"),
-        src=package_sources("__init__", "lumiere", "study_index"),
     output:
-        studies=f"{RESULTS}/index/studies.tsv",
-        orphans=f"{RESULTS}/index/orphan_ratings.tsv",
+        studies=STUDIES,
+        orphans=ORPHANS,
     log:
         f"{LOGS}/index/index.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
         modalities=config["index"]["modalities"],
+        code=script_code("index"),
     script:
         "../scripts/index.py"
 
 
 checkpoint pairs:
     input:
-        studies=f"{RESULTS}/index/studies.tsv",
-        orphans=f"{RESULTS}/index/orphan_ratings.tsv",
+        studies=STUDIES,
+        orphans=ORPHANS,
         demographics=dataset_file("demographics_csv"),
-        src=package_sources("__init__", "lumiere", "study_index", "pairs", "tables"),
     output:
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        excluded=f"{RESULTS}/index/excluded.tsv",
+        pairs=PAIRS,
+        excluded=EXCLUDED,
     log:
         f"{LOGS}/pairs/pairs.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
         reference=config["index"]["reference"],
         modalities=config["index"]["modalities"],
         exclude_less_than_3_months=config["index"]["exclude_less_than_3_months"],
+        code=script_code("pairs"),
     script:
         "../scripts/pairs.py"
 
 
 rule folds:
     input:
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        src=package_sources("folds", "tables"),
+        pairs=PAIRS,
     output:
-        folds=f"{RESULTS}/splits/folds.json",
+        folds=FOLDS_JSON,
     log:
         f"{LOGS}/folds/folds.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
         folds=config["folds"],
+        code=script_code("folds"),
     script:
         "../scripts/folds.py"

@@ -3,25 +3,21 @@
 # atlas grid (register). preprocess_manifest lists every paired study's status for later stages.
 
 
-localrules:
-    atlas_grid,
-    preprocess_manifest,
-
-
 rule atlas_grid:
     input:
         **template_files(),
-        src=package_sources("image_io", "registration"),
     output:
         **ATLAS_GRID,
     log:
         f"{LOGS}/atlas_grid/atlas_grid.log",
+    localrule: True
     conda:
         "../../envs/preprocess.yaml"
     params:
         spacing_mm=PREPROCESS["spacing_mm"],
         margin_mm=PREPROCESS["margin_mm"],
         registration_mm=PREPROCESS["registration_mm"],
+        code=script_code("atlas_grid"),
     script:
         "../scripts/atlas_grid.py"
 
@@ -29,16 +25,9 @@ rule atlas_grid:
 rule skull_strip:
     input:
         unpack(skull_strip_inputs),
-        src=package_sources(
-            "image_io",
-            "registration",
-            "skull_strip",
-            "preprocess_study",
-            "preprocessing_qc",
-        ),
     output:
-        mask=f"{RESULTS}/skullstrip/{{patient}}/{{study}}/brain_mask.nii.gz",
-        json=f"{RESULTS}/skullstrip/{{patient}}/{{study}}/skull_strip.json",
+        mask=f"{SKULLSTRIP_DIR}/brain_mask.nii.gz",
+        json=f"{SKULLSTRIP_DIR}/skull_strip.json",
     log:
         f"{LOGS}/skull_strip/{{patient}}_{{study}}.log",
     benchmark:
@@ -54,6 +43,7 @@ rule skull_strip:
         min_brain_ml=PREPROCESS["qc"]["min_brain_ml"],
         seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
         on_error=PREPROCESS["on_error"],
+        code=script_code("skull_strip"),
     script:
         "../scripts/skull_strip.py"
 
@@ -61,16 +51,9 @@ rule skull_strip:
 rule register:
     input:
         unpack(register_inputs),
-        src=package_sources(
-            "image_io",
-            "registration",
-            "preprocessing_qc",
-            "preprocess_study",
-            "skull_strip",
-        ),
     output:
         report(
-            directory(f"{PREPROCESSED}/{{patient}}/{{study}}"),
+            directory(STUDY_DIR),
             patterns=["{name}.png"],
             caption="../report/registration_qc_image.rst",
             category="QC",
@@ -96,6 +79,7 @@ rule register:
         segmentation_source=segmentation_source,
         seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
         on_error=PREPROCESS["on_error"],
+        code=script_code("register"),
     script:
         "../scripts/register.py"
 
@@ -103,15 +87,16 @@ rule register:
 rule preprocess_manifest:
     input:
         dirs=preprocessed_dirs,
-        src=package_sources("preprocessing_qc"),
     output:
-        qc=f"{RESULTS}/qc/registration.tsv",
-        manifest=f"{PREPROCESSED}/manifest.tsv",
+        qc=REGISTRATION_QC,
+        manifest=MANIFEST,
     log:
         f"{LOGS}/preprocess_manifest/preprocess_manifest.log",
+    localrule: True
     conda:
         "../../envs/preprocess.yaml"
     params:
         outlier_mad=PREPROCESS["qc"]["outlier_mad"],
+        code=script_code("preprocess_manifest"),
     script:
         "../scripts/preprocess_manifest.py"

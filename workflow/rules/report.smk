@@ -4,12 +4,11 @@
 
 rule cohort_summary:
     input:
-        studies=f"{RESULTS}/index/studies.tsv",
-        excluded=f"{RESULTS}/index/excluded.tsv",
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        folds=f"{RESULTS}/splits/folds.json",
-        missing=f"{RESULTS}/baseline/missing_segmentation.tsv",
-        src=package_sources("cohort", "report_html", "tables"),
+        studies=STUDIES,
+        excluded=EXCLUDED,
+        pairs=PAIRS,
+        folds=FOLDS_JSON,
+        missing=MISSING_SEGMENTATION,
     output:
         html=report(
             f"{RESULTS}/report/cohort.html",
@@ -22,18 +21,19 @@ rule cohort_summary:
         exclusion_reasons=f"{RESULTS}/report/cohort/exclusion_reasons.tsv",
     log:
         f"{LOGS}/cohort_summary/cohort_summary.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
         reference=config["index"]["reference"],
+        code=script_code("cohort_summary"),
     script:
         "../scripts/cohort_summary.py"
 
 
 rule qc_table:
     input:
-        registration=f"{RESULTS}/qc/registration.tsv",
-        src=package_sources("cohort", "report_html"),
+        registration=REGISTRATION_QC,
     output:
         html=report(
             f"{RESULTS}/report/registration_qc.html",
@@ -43,16 +43,18 @@ rule qc_table:
         ),
     log:
         f"{LOGS}/qc_table/qc_table.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
+    params:
+        code=script_code("qc_table"),
     script:
-        "../scripts/report_qc.py"
+        "../scripts/qc_table.py"
 
 
 rule results_table:
     input:
-        summary=f"{RESULTS}/metrics/summary.tsv",
-        src=package_sources("report_html"),
+        summary=SUMMARY,
     output:
         html=report(
             f"{RESULTS}/report/results.html",
@@ -62,6 +64,7 @@ rule results_table:
         ),
     log:
         f"{LOGS}/results_table/results_table.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
@@ -69,14 +72,14 @@ rule results_table:
         tables={
             "summary": "Median balanced accuracy over the test folds (learned models and baselines)"
         },
+        code=script_code("table_page"),
     script:
-        "../scripts/report_summary.py"
+        "../scripts/table_page.py"
 
 
 rule explanations_table:
     input:
-        explain=f"{RESULTS}/explain/summary.tsv",
-        src=package_sources("report_html"),
+        explain=EXPLAIN_SUMMARY,
     output:
         html=report(
             f"{RESULTS}/report/explanations.html",
@@ -85,19 +88,18 @@ rule explanations_table:
         ),
     log:
         f"{LOGS}/explanations_table/explanations_table.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
         title="Explanations",
         tables={"explain": "Attribution overlap with the tumour per explained model"},
+        code=script_code("table_page"),
     script:
-        "../scripts/report_summary.py"
+        "../scripts/table_page.py"
 
 
 rule software_versions:
-    input:
-        pyproject=workflow.source_path("../../pyproject.toml"),
-        src=package_sources("provenance", "report_html"),
     output:
         html=report(
             f"{RESULTS}/report/provenance.html",
@@ -108,11 +110,14 @@ rule software_versions:
         config=f"{RESULTS}/report/config.yaml",
     log:
         f"{LOGS}/software_versions/software_versions.log",
+    localrule: True
     conda:
         "../../envs/base.yaml"
     params:
+        pins=PINNED_REQUIREMENTS,
         config=config,
         # the running Snakemake, which the rule's own environment need not contain
         snakemake_version=__import__("snakemake").__version__,
+        code=script_code("software_versions"),
     script:
-        "../scripts/report_versions.py"
+        "../scripts/software_versions.py"

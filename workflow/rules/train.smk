@@ -1,17 +1,17 @@
-# Training stage: self-supervised pretraining per task and fold, one train job per experiment and fold
-# (GPU-resourced on a cluster), aggregation per experiment and the summary table with plots.
-# Every setting reaches the scripts as params (the resolved experiment or task as one dict).
+# Train stage: self-supervised pretraining per task and fold, then one train job per experiment and fold
+# (GPU-resourced on a cluster). Every setting reaches the scripts as params (the resolved experiment or
+# task as one dict).
 
 
 rule pretrain:
     input:
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        folds=f"{RESULTS}/splits/folds.json",
-        manifest=f"{RESULTS}/preprocessed/manifest.tsv",
-        src=TRAIN_SOURCES,
+        pairs=PAIRS,
+        folds=FOLDS_JSON,
+        manifest=MANIFEST,
     output:
-        weights=f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}/backbone.pt",
-        history=f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}/history.tsv",
+        weights=f"{PRETRAINED_DIR}/backbone.pt",
+        history=f"{PRETRAINED_DIR}/history.tsv",
+        summary=f"{PRETRAINED_DIR}/pretrain.json",
     log:
         f"{LOGS}/pretrain/{{task}}/fold_{{fold}}.log",
     benchmark:
@@ -27,23 +27,23 @@ rule pretrain:
         mem_mb=config["resources"]["pretrain"]["mem_mb"],
     params:
         task=lambda wildcards: PRETEXT_TASKS[wildcards.task],
+        code=script_code("pretrain"),
     script:
         "../scripts/pretrain.py"
 
 
 rule train:
     input:
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        folds=f"{RESULTS}/splits/folds.json",
-        manifest=f"{RESULTS}/preprocessed/manifest.tsv",
+        pairs=PAIRS,
+        folds=FOLDS_JSON,
+        manifest=MANIFEST,
         pretrained=pretrained_weights,
-        src=TRAIN_SOURCES,
     output:
-        model=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/model.pt",
-        predictions=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/predictions.tsv",
-        metrics=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/metrics.json",
-        history=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/history.tsv",
-        metadata=f"{RESULTS}/models/{{experiment}}/fold_{{fold}}/metadata.json",
+        model=f"{MODEL_DIR}/model.pt",
+        predictions=f"{MODEL_DIR}/predictions.tsv",
+        metrics=f"{MODEL_DIR}/metrics.json",
+        history=f"{MODEL_DIR}/history.tsv",
+        metadata=f"{MODEL_DIR}/metadata.json",
     log:
         f"{LOGS}/train/{{experiment}}/fold_{{fold}}.log",
     benchmark:
@@ -57,70 +57,6 @@ rule train:
         mem_mb=config["resources"]["train"]["mem_mb"],
     params:
         experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+        code=script_code("train"),
     script:
         "../scripts/train.py"
-
-
-rule aggregate_experiment:
-    input:
-        metrics=expand(
-            f"{RESULTS}/models/{{{{experiment}}}}/fold_{{fold}}/metrics.json",
-            fold=FOLDS,
-        ),
-        predictions=expand(
-            f"{RESULTS}/models/{{{{experiment}}}}/fold_{{fold}}/predictions.tsv",
-            fold=FOLDS,
-        ),
-        src=package_sources("aggregate", "metrics", "plots", "tables"),
-    output:
-        f"{RESULTS}/metrics/{{experiment}}.json",
-    log:
-        f"{LOGS}/aggregate_experiment/{{experiment}}.log",
-    localrule: True
-    conda:
-        "../../envs/torch.yaml"
-    params:
-        experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
-    script:
-        "../scripts/aggregate_metrics.py"
-
-
-rule summary:
-    input:
-        experiments=expand(
-            f"{RESULTS}/metrics/{{experiment}}.json", experiment=EXPERIMENTS
-        ),
-        extra=summary_extra_metrics(),
-        pairs=f"{RESULTS}/index/pairs.tsv",
-        folds=f"{RESULTS}/splits/folds.json",
-        src=package_sources("aggregate", "metrics", "plots", "tables"),
-    output:
-        summary=report(
-            f"{RESULTS}/metrics/summary.tsv",
-            caption="../report/summary.rst",
-            category="Results",
-            subcategory="Experiments",
-        ),
-        baseline=f"{RESULTS}/metrics/majority_class.json",
-        accuracy_plot=report(
-            f"{RESULTS}/plots/balanced_accuracy.png",
-            caption="../report/balanced_accuracy.rst",
-            category="Results",
-            subcategory="Experiments",
-        ),
-        confusion_plot=report(
-            f"{RESULTS}/plots/confusion_best.png",
-            caption="../report/confusion_best.rst",
-            category="Results",
-            subcategory="Experiments",
-        ),
-    log:
-        f"{LOGS}/summary/summary.log",
-    localrule: True
-    conda:
-        "../../envs/torch.yaml"
-    params:
-        bootstrap=config["training"]["bootstrap"],
-        seed=config["training"]["seed"],
-    script:
-        "../scripts/aggregate_metrics.py"

@@ -1,15 +1,13 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
-import logging
+from ranoflow.script_log import start_log
+from ranoflow.preprocess.image_io import configure_itk
 
-from ranoflow.image_io import configure_itk
+log = start_log(snakemake)
+configure_itk(snakemake.threads, None)  # before ANTs/ITK is first used
 
-configure_itk(snakemake.threads, None)
-
-from ranoflow.image_io import load_volume, save_volume  # noqa: E402
-from ranoflow.registration import make_atlas_grid  # noqa: E402
-
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
+from ranoflow.preprocess.image_io import load_volume, save_volume  # noqa: E402
+from ranoflow.preprocess.registration import make_atlas_grid  # noqa: E402
 
 params = snakemake.params
 grid = make_atlas_grid(
@@ -22,4 +20,6 @@ grid = make_atlas_grid(
 save_volume(grid.brain, snakemake.output.brain, "float32")
 save_volume(grid.mask, snakemake.output.brain_mask, "uint8")
 save_volume(grid.registration, snakemake.output.registration_brain, "float32")
-logging.info("output grid %s at %s mm; registration atlas at %s mm", grid.brain.shape, params.spacing_mm, params.registration_mm)
+log.info(
+    "output grid %s at %s mm; registration atlas at %s mm", grid.brain.shape, params.spacing_mm, params.registration_mm
+)

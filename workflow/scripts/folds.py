@@ -1,15 +1,12 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
 import json
-import logging
 
-
-from ranoflow.folds import make_folds
+from ranoflow.index.folds import make_folds
+from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
-logging.captureWarnings(True)
-
+start_log(snakemake)
 settings = snakemake.params.folds
 folds = make_folds(
     read_tsv(snakemake.input.pairs),

@@ -1,15 +1,12 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
-import logging
-
-
-from ranoflow.pairs import build_pairs, read_studies
-from ranoflow.study_index import log_summary, read_demographics
+from ranoflow.index.demographics import read_demographics
+from ranoflow.index.pairs import build_pairs, read_studies
+from ranoflow.index.studies import log_summary
+from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
-logging.captureWarnings(True)
-
+log = start_log(snakemake)
 pairs, excluded = build_pairs(
     read_studies(snakemake.input.studies),
     read_tsv(snakemake.input.orphans),
@@ -20,7 +17,7 @@ pairs, excluded = build_pairs(
 )
 pairs.to_csv(snakemake.output.pairs, sep="\t", index=False)
 excluded.to_csv(snakemake.output.excluded, sep="\t", index=False)
-logging.info(
+log.info(
     "reference rule %r: %d scorable pairs of %d patients",
     snakemake.params.reference,
     len(pairs),
@@ -28,5 +25,5 @@ logging.info(
 )
 log_summary("pairs per label", pairs["label"].value_counts().to_dict())
 log_summary("pairs per modality set", pairs["modalities"].value_counts().to_dict())
-logging.info("pairs rated within 3 months after radiotherapy (LessThan3Months): %d", pairs["less_than_3_months"].sum())
+log.info("pairs rated within 3 months after radiotherapy (LessThan3Months): %d", pairs["less_than_3_months"].sum())
 log_summary("excluded studies and rating rows", excluded["reason"].value_counts().to_dict())

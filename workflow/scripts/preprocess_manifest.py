@@ -1,16 +1,15 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
-import logging
 from pathlib import Path
 
-from ranoflow.preprocessing_qc import aggregate
+from ranoflow.preprocess.qc import aggregate
+from ranoflow.script_log import start_log
 
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
-
+log = start_log(snakemake)
 registration, manifest = aggregate(list(snakemake.input.dirs), snakemake.params.outlier_mad)
 for table, path in ((registration, snakemake.output.qc), (manifest, snakemake.output.manifest)):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, sep="\t", index=False)
-logging.info("%d studies: %s", len(manifest), manifest["status"].value_counts().to_dict())
+log.info("%d studies: %s", len(manifest), manifest["status"].value_counts().to_dict())
 for row in manifest[manifest["status"] != "ok"].itertuples():
-    logging.warning("%s/%s %s: %s", row.patient, row.study, row.status, row.reason)
+    log.warning("%s/%s %s: %s", row.patient, row.study, row.status, row.reason)

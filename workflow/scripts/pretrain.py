@@ -1,19 +1,13 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
 import json
-import logging
 from pathlib import Path
 
-
-from ranoflow.pretraining import pretrain_fold
+from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
+from ranoflow.train.pretext import pretrain_fold
 
-
-
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
-logging.captureWarnings(True)
+start_log(snakemake)
 pretrain_fold(
     task=snakemake.params.task,
     pairs=read_tsv(snakemake.input.pairs),
@@ -21,5 +15,6 @@ pretrain_fold(
     manifest=read_tsv(snakemake.input.manifest),
     fold=int(snakemake.wildcards.fold),
     weights_path=snakemake.output.weights,
+    summary_path=snakemake.output.summary,
     threads=snakemake.threads,
 )

@@ -1,15 +1,12 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
-import logging
+from ranoflow.preprocess.image_io import configure_itk
+from ranoflow.script_log import start_log
 
-from ranoflow.image_io import configure_itk
-
+start_log(snakemake)
 configure_itk(snakemake.threads, snakemake.params.seed)  # before ANTs/ITK is first used
 
-from ranoflow.preprocess_study import register_job  # noqa: E402
-
-logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(levelname)s %(message)s")
-logging.captureWarnings(True)
+from ranoflow.preprocess.register_job import register_job  # noqa: E402
 
 inputs = dict(snakemake.input.items())
 params = snakemake.params

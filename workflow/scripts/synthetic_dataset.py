@@ -1,13 +1,12 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
 import json
-import logging
 from pathlib import Path
 
-from ranoflow.synthetic import SyntheticConfig, generate_dataset
+from ranoflow.dataset.generator import SyntheticConfig, generate_dataset
+from ranoflow.script_log import start_log
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
+log = start_log(snakemake)
 summary = generate_dataset(
     SyntheticConfig.from_dict(snakemake.params.synthetic),
     root=Path(snakemake.output.ratings).parent,
@@ -15,4 +14,4 @@ summary = generate_dataset(
     truth_dir=snakemake.output.truth,
     threads=snakemake.threads,
 )
-logging.info("summary %s", json.dumps(summary))
+log.info("summary %s", json.dumps(summary))

@@ -1,20 +1,13 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
 
 import json
-import logging
 from pathlib import Path
 
-
+from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
-from ranoflow.training import train_fold
+from ranoflow.train.fold import train_fold
 
-
-
-logging.basicConfig(
-    filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
-logging.captureWarnings(True)
-pretrained = snakemake.input.pretrained if "pretrained" in snakemake.input.keys() else None
+start_log(snakemake)
 train_fold(
     experiment=snakemake.params.experiment,
     pairs=read_tsv(snakemake.input.pairs),
@@ -22,6 +15,6 @@ train_fold(
     manifest=read_tsv(snakemake.input.manifest),
     fold=int(snakemake.wildcards.fold),
     out_dir=Path(snakemake.output.model).parent,
-    pretrained=pretrained or None,
+    pretrained=snakemake.input.get("pretrained") or None,
     threads=snakemake.threads,
 )

@@ -1,0 +1,248 @@
+"""The embedded LUMIERE-shaped synthetic dataset: layout, CSV headers and quirks, RANO-consistent tumours."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ranoflow import lumiere
+from ranoflow.dataset.generator import SyntheticConfig, generate_dataset, plan_dataset
+from ranoflow.vocabulary import CLASSES, MODALITIES
+
+REPO = Path(__file__).resolve().parents[2]
+# Small grids keep the tests fast; the atlas grid stays fine enough to measure small residual lesions.
+TINY = dict(n_patients=6, studies_per_patient=(4, 5), seed=3, voxel_mm=8.0, slice_mm=16.0, template_mm=3.0)
+
+
+def build(tmp: Path, threads: int = 1, **overrides) -> tuple[Path, dict]:
+    config = SyntheticConfig.from_dict({**TINY, **overrides})
+    summary = generate_dataset(config, tmp / "LUMIERE", tmp / "template", tmp / "truth", threads)
+    return tmp, summary
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("synthetic"))[0]
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+
+def study_folders(root: Path) -> dict[str, list[str]]:
+    imaging = root / "LUMIERE" / lumiere.IMAGING_DIR
+    return {
+        patient.name: sorted((s.name for s in patient.iterdir()), key=lumiere.study_key)
+        for patient in sorted(imaging.iterdir())
+    }
+
+
+def test_same_seed_same_bytes(dataset, tmp_path):
+    again, _ = build(tmp_path, threads=2)  # the parallel path writes the same bytes
+    assert tree_digest(dataset) == tree_digest(again)
+
+
+def test_other_seed_other_data(dataset, tmp_path):
+    other, _ = build(tmp_path, seed=4, n_patients=2)
+    a = nib.load(dataset / "LUMIERE/Imaging/Patient-001/week-000-1/CT1.nii.gz").get_fdata()
+    b = nib.load(other / "LUMIERE/Imaging/Patient-001" / study_folders(other)["Patient-001"][0] / "CT1.nii.gz")
+    assert not np.array_equal(a, b.get_fdata())
+
+
+def test_csv_headers_exact(dataset):
+    root = dataset / "LUMIERE"
+    assert read_csv(root / "LUMIERE-ExpertRating-v202211.csv")[0] == [
+        "Patient",
+        "Date",
+        "LessThan3Months",
+        "NonMeasurableLesions",
+        "Rating (according to RANO, PD: Progressive disease, SD: Stable disease, PR: Partial response, "
+        "CR: Complete response, Pre-Op: Pre-Operative, Post-Op: Post-Operative)",
+        "Rating rationale (CRET: complete resection of the enhancing tumor, PRET: partial resection of the "
+        "enhancing tumor, T2-Progr.: T2-Progression, L: Lesion)",
+    ]
+    assert read_csv(root / "LUMIERE-datacompleteness.csv")[0] == [
+        "Patient", "Timepoint", "CT1", "T1", "T2", "FLAIR", "DeepBraTumIA", "HD-GLIO-AUTO",
+    ]  # fmt: skip
+    assert read_csv(root / "LUMIERE-Demographics_Pathology.csv")[0] == [
+        "Patient",
+        "Survival time (weeks)",
+        "Sex",
+        "Age at surgery (years)",
+        "IDH (WT: wild type)",
+        "IDH method",
+        "MGMT qualitative",
+        "MGMT quantitative",
+    ]
+
+
+def test_every_quirk_present(dataset):
+    root = dataset / "LUMIERE"
+    _, ratings = read_csv(root / lumiere.RATINGS_CSV)
+    _, completeness = read_csv(root / lumiere.COMPLETENESS_CSV)
+    _, demographics = read_csv(root / lumiere.DEMOGRAPHICS_CSV)
+    texts = Counter(row[lumiere.RATING_COLUMN] for row in ratings)
+    assert {"Post-Op ", "None", "", "Post-Op/PD", "Pre-Op", "Post-Op"} <= set(texts)
+    assert any(row["LessThan3Months"] == "x" for row in ratings)
+    rationales = [row[lumiere.RATIONALE_COLUMN] for row in ratings]
+    assert any("3 months" in r for r in rationales)
+    assert "Not a timepoint for RANO measurement" in rationales
+
+    folders = study_folders(dataset)
+    on_disk = {(p, s) for p, studies in folders.items() for s in studies}
+    rated = {(row["Patient"], row["Date"]) for row in ratings}
+    assert rated - on_disk, "a rating row without a study folder"
+    assert on_disk - rated, "a study folder without a rating row"
+    assert any({"week-000-1", "week-000-2"} <= set(studies) for studies in folders.values())
+
+    missing = [(row, m) for row in completeness for m in MODALITIES if row[m] != "x"]
+    assert missing, "a study with a missing modality"
+    for row, modality in missing:
+        folder = lumiere.study_dir(root, row["Patient"], row["Timepoint"])
+        assert folder.is_dir() and not (folder / f"{modality}.nii.gz").exists()
+        assert row["DeepBraTumIA"] == "" and not (folder / lumiere.DBT_DIR).exists()
+    assert {(row["Patient"], row["Timepoint"]) for row in completeness} == on_disk
+
+    for patient, studies in folders.items():
+        by_study = {row["Date"]: row[lumiere.RATING_COLUMN] for row in ratings if row["Patient"] == patient}
+        assert by_study[studies[0]] == "Pre-Op"
+        assert by_study[studies[1]].strip() == "Post-Op"
+        assert "Pre-Op" not in [by_study.get(s) for s in studies[1:]]
+    assert {row["Sex"] for row in demographics} <= {"male", "female"}
+    assert {row["IDH (WT: wild type)"] for row in demographics} <= {"WT", "Mutated", "unknown"}
+    assert {row["MGMT qualitative"] for row in demographics} <= {"methylated", "not methylated", "na"}
+
+
+def enhancing(folder: Path) -> tuple[float, int]:
+    """Measured enhancing volume (mm^3) and number of enhancing lesions of a study."""
+    volumes = json.loads((folder / lumiere.DBT_VOLUMES).read_text())
+    seg = np.asarray(nib.load(folder / lumiere.DBT_SEG).dataobj)
+    tumour = ndimage.binary_dilation(seg == lumiere.DBT_ENHANCING)  # merge rims cut by necrosis
+    return volumes["Enhancing_Core"], ndimage.label(tumour)[1]
+
+
+def test_tumour_change_follows_rating(dataset):
+    """RANO 2.0 volumetric: CR gone, PR >= 65 % decrease, PD >= 40 % increase or new lesion, else SD."""
+    root = dataset / "LUMIERE"
+    _, ratings = read_csv(root / lumiere.RATINGS_CSV)
+    checked = Counter()
+    for patient, studies in study_folders(dataset).items():
+        rating = {row["Date"]: row[lumiere.RATING_COLUMN].strip() for row in ratings if row["Patient"] == patient}
+        for previous, current in zip(studies, studies[1:]):
+            label = rating.get(current)
+            before, after = (lumiere.study_dir(root, patient, s) for s in (previous, current))
+            if label not in CLASSES or not (before / lumiere.DBT_VOLUMES).exists():
+                continue
+            if not (after / lumiere.DBT_VOLUMES).exists():
+                continue
+            (v0, n0), (v1, n1) = enhancing(before), enhancing(after)
+            if label == "CR":
+                assert v1 == 0, (patient, current)
+            elif label == "PR":
+                assert v0 > 0 and v1 > 0 and v1 <= 0.35 * v0, (patient, current, v0, v1)
+            elif label == "PD":
+                assert v1 >= 1.4 * v0 or n1 > n0, (patient, current, v0, v1)
+            else:
+                assert (v0 == v1 == 0) or 0.65 * v0 < v1 < 1.4 * v0, (patient, current, v0, v1)
+            checked[label] += 1
+    assert sum(checked.values()) >= 8, checked
+
+
+def test_demo_classes_balanced():
+    """Default demo: every class present, CR often enough for each of 3 folds (>= 8 rated CR)."""
+    plans = plan_dataset(SyntheticConfig())
+    rated = Counter(s.rating for p in plans for s in p.studies if s.rating in CLASSES)
+    assert min(rated.values()) >= 8 and set(rated) == set(CLASSES), rated
+    for plan in plans:
+        assert [s.change for s in plan.studies[:2]] == ["Pre-Op", "Post-Op"]
+
+
+def test_native_grids_anisotropic(dataset):
+    folder = dataset / "LUMIERE/Imaging/Patient-002" / study_folders(dataset)["Patient-002"][0]
+    ct1 = nib.load(folder / "CT1.nii.gz")
+    assert ct1.header.get_zooms() == (8.0, 8.0, 8.0)
+    for modality in ("T1", "T2", "FLAIR"):
+        image = nib.load(folder / f"{modality}.nii.gz")
+        assert image.header.get_zooms() == (8.0, 8.0, 16.0)
+        assert image.shape[2] < ct1.shape[2]
+    truth = dataset / "truth/Patient-002" / folder.name
+    for name in ("brain_mask.nii.gz", "tumour.nii.gz"):
+        assert np.allclose(nib.load(truth / name).affine, ct1.affine)
+    for sub_path in (lumiere.DBT_NATIVE_SEG, lumiere.HDGLIO_SEG):
+        assert nib.load(folder / sub_path).shape == ct1.shape
+    template = nib.load(dataset / "template/head.nii.gz")
+    for sub_path in (lumiere.DBT_SEG, lumiere.DBT_BRAIN_MASK, lumiere.HDGLIO_REGISTERED_SEG, *lumiere.DBT_SKULLSTRIP.values()):
+        assert np.allclose(nib.load(folder / sub_path).affine, template.affine), sub_path
+
+
+def test_skull_option(tmp_path):
+    """Skull off zeroes everything outside the brain; inside the brain both versions agree."""
+    kept, _ = build(tmp_path / "kept", n_patients=2, quirks=False)
+    stripped, _ = build(tmp_path / "stripped", n_patients=2, quirks=False, skull=False)
+    study = "Patient-001/" + study_folders(kept)["Patient-001"][0]
+    brain = nib.load(kept / "truth" / study / "brain_mask.nii.gz").get_fdata() > 0
+    with_skull = nib.load(kept / "LUMIERE/Imaging" / study / "CT1.nii.gz").get_fdata()
+    without = nib.load(stripped / "LUMIERE/Imaging" / study / "CT1.nii.gz").get_fdata()
+    assert np.array_equal(with_skull[brain], without[brain])
+    assert not without[~brain].any()
+    assert (with_skull[~brain] > 0.5 * with_skull[brain].mean()).sum() > 50  # scalp
+    template = nib.load(kept / "template/head.nii.gz").get_fdata()
+    template_brain = nib.load(kept / "template/brain_mask.nii.gz").get_fdata() > 0
+    assert template[~template_brain].max() > 0 and 0.05 < template_brain.mean() < 0.6
+
+
+def test_pose_differs_between_studies(dataset):
+    centres = []
+    for study in study_folders(dataset)["Patient-003"]:
+        mask = nib.load(dataset / "truth/Patient-003" / study / "brain_mask.nii.gz")
+        ijk = np.array(ndimage.center_of_mass(mask.get_fdata()))
+        centres.append(nib.affines.apply_affine(mask.affine, ijk))
+    distances = [np.linalg.norm(a - b) for a, b in zip(centres, centres[1:])]
+    assert max(distances) > 2.0, distances
+
+
+@pytest.mark.slow
+def test_snakemake_rule(tmp_path):
+    config = tmp_path / "config.yaml"
+    synthetic = {**TINY, "n_patients": 3, "studies_per_patient": [3, 4]}
+    config.write_text(json.dumps({"dataset": {"source": "synthetic", "root": "data", "synthetic": synthetic}}))
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+        "--configfile", str(config), "--cores", "2", "synthetic_dataset",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    assert (tmp_path / "data" / lumiere.RATINGS_CSV).is_file()
+    assert (tmp_path / "results/demo/template/head.nii.gz").is_file()
+    assert any((tmp_path / "results/demo/truth").rglob("tumour.nii.gz"))
+    assert (tmp_path / "results/logs/synthetic_dataset/synthetic_dataset.log").is_file()
+
+
+def test_modalities_move_within_a_study():
+    """T1/T2/FLAIR get a small rigid motion relative to CT1; none when the motion limits are 0."""
+    moving = plan_dataset(SyntheticConfig(n_patients=2))[0].studies[0].poses
+    assert all(not np.allclose(moving[0].translation, pose.translation) for pose in moving[1:])
+    angles = [np.degrees(np.arccos((np.trace(p.rotation @ moving[0].rotation.T) - 1) / 2)) for p in moving[1:]]
+    assert max(angles) <= 2.0 + 1e-6
+    still = plan_dataset(SyntheticConfig(n_patients=2, max_motion_deg=0, max_motion_mm=0))[0].studies[0].poses
+    assert all(pose is still[0] for pose in still)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="n_patient"):
+        SyntheticConfig.from_dict({"n_patient": 3})

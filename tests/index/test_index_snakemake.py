@@ -1,0 +1,90 @@
+"""A real Snakemake run of the index stage (index, pairs, folds) on the quirky LUMIERE-shaped fixture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from lumiere_fixture import write_lumiere_fixture
+from test_folds import assert_covers_every_pair_once, assert_no_patient_crosses
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = ["results/index/studies.tsv", "results/index/excluded.tsv", "results/splits/folds.json"]
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--configfile", str(workdir / "config.yaml"), "--cores", "1", *args, *TARGETS]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+@pytest.mark.slow
+def test_index_pairs_folds_on_a_lumiere_tree(tmp_path: Path) -> None:
+    write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=6)
+    config = {
+        "dataset": {"source": "lumiere", "root": "LUMIERE"},
+        "index": {"reference": "bratpro"},
+        "folds": {"protocol": "patient", "k": 3, "seed": 1},
+    }
+    snakemake(tmp_path, config)
+    results = tmp_path / "results"
+
+    studies, pairs, excluded = (read(results / "index" / f"{name}.tsv") for name in ("studies", "pairs", "excluded"))
+    assert len(studies) == 18 + 6 * 6
+    assert "Patient-001_week-010_vs_week-000-2" in set(pairs["id"])  # bratpro reference
+    assert len(pairs) + len(excluded) == len(studies) + 2  # + the two rating rows without folder
+    assert set(excluded["reason"]) >= {
+        "rating Pre-Op",
+        "rating None",
+        "no rating row",
+        "no study folder for rating row",
+    }
+
+    folds = json.loads((results / "splits" / "folds.json").read_text())
+    assert (folds["protocol"], folds["leaky"], folds["k"], len(folds["folds"])) == ("patient", False, 3, 3)
+    assert_no_patient_crosses(folds, pairs)
+    assert_covers_every_pair_once(folds, pairs)
+
+    index_log = (results / "logs" / "index" / "index.log").read_text()
+    assert "unreadable modality file" in index_log and "duplicate rating row" in index_log
+    assert "rating None" in (results / "logs" / "pairs" / "pairs.log").read_text()
+
+    # A config edit reruns what it touches: the reference rule changes the pairs, the paper protocol the folds.
+    config["index"]["reference"] = "previous"
+    config["folds"]["protocol"] = "paper"
+    snakemake(tmp_path, config)
+    assert "Patient-001_week-010_vs_week-003" in set(read(results / "index" / "pairs.tsv")["id"])
+    folds = json.loads((results / "splits" / "folds.json").read_text())
+    assert folds["leaky"] is True and all(fold["val"] == fold["test"] for fold in folds["folds"])
+    assert "LEAKY" in (results / "logs" / "folds" / "folds.log").read_text()
+
+
+@pytest.mark.slow
+def test_folds_on_the_demo_data(tmp_path: Path) -> None:
+    """The embedded synthetic demo (a few patients) through index, pairs and folds: no patient crosses."""
+    config = {
+        "dataset": {"source": "synthetic", "root": "results/demo/LUMIERE", "synthetic": {"n_patients": 6}},
+        "folds": {"protocol": "patient", "k": 3, "seed": 42},
+    }
+    snakemake(tmp_path, config)
+    pairs = read(tmp_path / "results" / "index" / "pairs.tsv")
+    excluded = read(tmp_path / "results" / "index" / "excluded.tsv")
+    studies = read(tmp_path / "results" / "index" / "studies.tsv")
+    assert pairs["patient"].nunique() == 6 and set(pairs["label"]) == {"CR", "PR", "SD", "PD"}
+    folders = set(zip(studies["patient"], studies["study"]))
+    assert folders <= set(zip(pairs["patient"], pairs["current"])) | set(zip(excluded["patient"], excluded["study"]))
+    folds = json.loads((tmp_path / "results" / "splits" / "folds.json").read_text())
+    assert_no_patient_crosses(folds, pairs)
+    assert_covers_every_pair_once(folds, pairs)

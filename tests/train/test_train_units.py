@@ -1,0 +1,212 @@
+"""Training stage units: experiment resolution, channel layout, clinical encoding, pair items, caching,
+augmentation, sampling, models and weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from train_helpers import make_dataset
+
+from ranoflow.train import clinical, datasets, experiments, models, pair_items, transforms
+from ranoflow.train.augment import BatchAugment
+
+TRAINING = {"image_size": [16, 16, 16], "pretext_tasks": {
+    "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1", "T2"], "input": "stack"}}}
+
+
+# ------------------------------------------------------------------------------- experiments
+def test_resolve_fills_defaults_and_applies_overrides():
+    exps = {"e": {"modalities": ["FLAIR", "T1"], "input": "stack", "architecture": "densenet264",
+                  "training": {"lr": 0.5, "plateau": {"patience": 2}}}}
+    resolved = experiments.resolve_experiment("e", exps, TRAINING)
+    assert resolved["modalities"] == ["T1", "FLAIR"]  # canonical order
+    assert resolved["training"]["lr"] == 0.5
+    assert resolved["training"]["plateau"] == {"factor": 0.1, "patience": 2, "min_lr": 1e-7}
+    assert resolved["training"]["weight_decay"] == 0.01 and resolved["training"]["batch_size"] == 4
+    assert resolved["training"]["image_size"] == [16, 16, 16]
+    assert resolved["pretraining"] == {"kind": "none"} and resolved["clinical"] == []
+
+
+@pytest.mark.parametrize(
+    ("modalities", "mode", "expected"),
+    [
+        (["CT1", "T1", "T2", "FLAIR"], "stack", 8),
+        (["CT1", "T1", "T2", "FLAIR"], "subtract", 4),
+        (["T1", "T2", "FLAIR"], "stack", 6),
+        (["T1", "T2", "FLAIR"], "subtract", 3),
+        (["FLAIR"], "stack", 2),
+    ],
+)
+def test_channel_counts(modalities, mode, expected):
+    names = experiments.channel_names(modalities, mode)
+    assert len(names) == expected
+    if mode == "stack":
+        assert names[0].endswith("_current") and names[-1].endswith("_previous")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"training": {"lrr": 1}}, "lrr"),
+        ({"pretraining": "nonsense"}, "neither 'none'"),
+        ({"pretraining": "rot", "architecture": "resnet18"}, "architecture"),
+        ({"pretraining": "rot"}, "in_channels"),
+        ({"clinical": ["height"]}, "height"),
+    ],
+)
+def test_resolve_errors_name_the_problem(change, message):
+    exp = {"modalities": ["T1", "T2", "FLAIR"], "input": "stack", "architecture": "densenet121", **change}
+    with pytest.raises(ValueError, match=message):
+        experiments.resolve_experiment("e", {"e": exp}, TRAINING)
+
+
+def test_pretraining_kinds():
+    base = {"modalities": ["T1", "T2"], "input": "stack", "architecture": "densenet121"}
+    exps = {"a": {**base, "pretraining": "rot"}, "b": {**base, "pretraining": "weights/medicalnet.pth"}}
+    resolved = experiments.resolve_experiments(exps, TRAINING)
+    assert resolved["a"]["pretraining"] == {"kind": "task", "task": "rot"}
+    assert resolved["b"]["pretraining"] == {"kind": "file", "path": "weights/medicalnet.pth"}
+
+
+# ---------------------------------------------------------------------------------- clinical
+def test_clinical_encoding_with_missing_indicators():
+    fields = ["age", "sex", "idh", "mgmt", "weeks_between"]
+    names = clinical.feature_names(fields)
+    assert names == ["age", "age_missing", "sex_male", "sex_female", "sex_missing", "idh_mutant", "idh_wildtype",
+                     "idh_missing", "mgmt_methylated", "mgmt_unmethylated", "mgmt_missing", "weeks_between",
+                     "weeks_between_missing"]
+    full = clinical.encode({"age": "61", "sex": "female", "idh": "wildtype", "mgmt": "unmethylated",
+                            "weeks_between": "13"}, fields)
+    np.testing.assert_allclose(full, [0.61, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0.25, 0], atol=1e-6)
+    empty = clinical.encode({"age": "", "sex": "", "idh": "", "mgmt": None}, fields)
+    np.testing.assert_allclose(empty, [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 1])
+    assert full.dtype == np.float32
+    assert clinical.encode({"mgmt": "methylated"}, ["mgmt"]).tolist() == [1, 0, 0]
+
+
+def test_clinical_rejects_values_the_index_stage_did_not_normalise():
+    with pytest.raises(ValueError, match="idh"):
+        clinical.encode({"idh": "perhaps"}, ["idh"])
+    with pytest.raises(ValueError, match="not a normalised value"):
+        clinical.encode({"idh": "WT"}, ["idh"])
+    with pytest.raises(ValueError, match="unknown clinical field"):
+        clinical.feature_names(["height"])
+    with pytest.raises(ValueError, match="age"):
+        clinical.encode({"age": "old"}, ["age"])
+
+
+# ---------------------------------------------------------------------------------- datasets
+@pytest.mark.parametrize(("mode", "channels"), [("stack", 6), ("subtract", 3)])
+def test_pair_input_channels_and_size(tmp_path, mode, channels):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(20, 18, 16), k=2)
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    items, left = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1", "T2", "FLAIR"], ["age"])
+    assert left.empty and len(items) == 2
+    transform = transforms.preprocess_transform(["T1", "T2", "FLAIR"], mode, [12, 12, 12], "resize")
+    out = transform(items[0])
+    assert tuple(out["image"].shape) == (channels, 12, 12, 12)
+    sides = {f"{side}_{key}" for side in ("current", "previous") for key in ("study", "dir")}
+    assert set(out) == {"id", "patient", "label", "clinical", "image", *sides}
+    assert out["current_dir"].endswith(out["current_study"]) and out["previous_dir"].endswith(out["previous_study"])
+    if mode == "subtract":  # current minus previous of the same modality
+        stacked = transforms.preprocess_transform(["T1", "T2", "FLAIR"], "stack", [12, 12, 12], "resize")(items[0])
+        torch.testing.assert_close(out["image"], stacked["image"][:3] - stacked["image"][3:])
+
+
+def test_disk_cache_is_keyed_by_settings(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1)
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [])
+    for size in (8, 8, 10):
+        transform = transforms.preprocess_transform(["T1"], "stack", [size] * 3, "resize")
+        dataset = datasets.cached_dataset(items, transform, "disk", tmp_path / "cache", cache_key=str(size))
+        assert tuple(dataset[0]["image"].shape) == (2, size, size, size)
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+
+def test_pairs_lacking_a_modality_are_left_out(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, drop_flair_patient=True)
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    manifest.loc[manifest["patient"] == "Patient-002", "status"] = "failed"
+    items, left = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["FLAIR"], [])
+    assert items == []
+    assert left["reason"].str.contains("lacks FLAIR").sum() == 1
+    assert left["reason"].str.contains("status failed").sum() == 1
+
+
+def test_batch_augment_is_seeded_and_follows_monai():
+    from monai.transforms import AdjustContrast
+
+    settings = experiments.validated_section("training", {})["augment"]
+    image = torch.rand(3, 2, 6, 6, 6)
+    augment = BatchAugment(settings)
+    augment.reseed(5)
+    first = augment(image)
+    augment.reseed(5)
+    torch.testing.assert_close(augment(image), first)
+    assert not torch.equal(first, image) and first.shape == image.shape
+    off = {**settings, "flip_prob": 0.0, "scale_intensity_prob": 0.0, "gamma_prob": 0.0, "noise_prob": 0.0}
+    torch.testing.assert_close(BatchAugment(off)(image), image)
+    flip = BatchAugment({**off, "flip_prob": 1.0})(image)
+    torch.testing.assert_close(flip, image.flip(2, 3, 4))
+    gamma = BatchAugment({**off, "gamma_prob": 1.0, "gamma_range": [2.0, 2.0]})(image)
+    for channel in range(2):  # per channel
+        torch.testing.assert_close(gamma[0, channel], AdjustContrast(2.0)(image[0, channel]).as_tensor())
+    no_gamma = BatchAugment({**off, "gamma_prob": 1.0}, gamma=False)(image)
+    torch.testing.assert_close(no_gamma, image)
+
+
+def test_class_weights_and_sampler():
+    weights = datasets.class_weights([0, 0, 0, 1, 3, 3])
+    np.testing.assert_allclose(weights.numpy(), np.array([1 / 3, 1, 0, 1 / 2]) * 3 / (1 / 3 + 1 + 1 / 2))
+    sampler = datasets.weighted_sampler([0] * 90 + [1] * 10, torch.Generator().manual_seed(0))
+    drawn = np.asarray(list(sampler))
+    assert 0.35 < np.mean(drawn >= 90) < 0.65  # minority drawn about as often as the majority
+
+
+# ------------------------------------------------------------------------------------ models
+@pytest.mark.parametrize("architecture", ["densenet121", "resnet10", "efficientnet-b0", "vit"])
+def test_models_forward_with_clinical_fusion(architecture):
+    kwargs = {"vit": {"hidden_size": 48, "mlp_dim": 64, "num_layers": 1, "num_heads": 4, "patch_size": 8},
+              "densenet121": {"init_features": 8, "growth_rate": 4, "block_config": [1, 1, 1, 1]}}
+    model = models.build_model(architecture, 6, 4, [32, 32, 32], clinical_dim=5, model_kwargs=kwargs.get(architecture))
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 6, 32, 32, 32), torch.randn(2, 5))
+    assert out.shape == (2, 4)
+    with pytest.raises(ValueError, match="clinical"):
+        model(torch.randn(2, 6, 32, 32, 32))
+
+
+def test_resnet_first_conv_strides_two():
+    backbone, dim = models.build_backbone("resnet18", 2, [32, 32, 32])
+    assert backbone.conv1.stride == (2, 2, 2) and dim == 512
+
+
+def test_weights_roundtrip_and_shape_check(tmp_path):
+    small = {"init_features": 8, "growth_rate": 4, "block_config": [1, 1, 1, 1]}
+    source, _ = models.build_backbone("densenet121", 6, [16] * 3, small)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, tmp_path / "w.pth")
+    target, _ = models.build_backbone("densenet121", 6, [16] * 3, small)
+    report = models.load_backbone_weights(target, tmp_path / "w.pth")
+    assert not report["missing"] and not report["unused"]
+    torch.testing.assert_close(target.features.conv0.weight, source.features.conv0.weight)
+
+    wrong, _ = models.build_backbone("densenet121", 3, [16] * 3, small)
+    with pytest.raises(models.WeightsShapeError, match=r"features\.conv0\.weight: file \(8, 6, 7, 7, 7\) vs network \(8, 3"):
+        models.load_backbone_weights(wrong, tmp_path / "w.pth")
+    resnet, _ = models.build_backbone("resnet10", 6, [16] * 3)
+    with pytest.raises(models.WeightsShapeError, match="no tensor name in common"):
+        models.load_backbone_weights(resnet, tmp_path / "w.pth")
+
+
+def test_weights_only_refuses_pickled_objects(tmp_path):
+    torch.save({"conv": torch.zeros(1), "object": pd.DataFrame()}, tmp_path / "evil.pt")
+    backbone, _ = models.build_backbone("resnet10", 1, [16] * 3)
+    with pytest.raises(Exception, match="[Ww]eights only load failed|weights_only"):
+        models.load_backbone_weights(backbone, tmp_path / "evil.pt")

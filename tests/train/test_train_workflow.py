@@ -1,0 +1,183 @@
+"""Training stage end to end on tiny volumes: Python API, resume after a kill, and the Snakemake rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from train_helpers import make_dataset
+
+from ranoflow.evaluate.experiment_metrics import aggregate_experiment
+from ranoflow.evaluate.majority import majority_baseline
+from ranoflow.train import experiments
+from ranoflow.train.fold import train_fold
+from ranoflow.train.loop import CHECKPOINT
+from ranoflow.train.pretext import pretrain_fold
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "image_size": [16, 16, 16],
+    "batch_size": 4,
+    "max_epochs": 2,
+    "lr": 1e-3,
+    "model_kwargs": {"init_features": 8, "growth_rate": 4, "block_config": [1, 2, 2]},
+    "bootstrap": 50,
+}
+
+
+def _read(paths):
+    tsv = lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)  # noqa: E731
+    return tsv(paths["pairs"]), json.loads(paths["folds"].read_text()), tsv(paths["manifest"])
+
+
+@pytest.mark.slow
+def test_two_folds_through_the_python_api(tmp_path):
+    paths = make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
+    pairs, folds, manifest = _read(paths)
+    settings = {**TINY, "cache_dir": str(tmp_path / "cache"), "pretext_tasks": {
+        "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1", "FLAIR"],
+                "input": "subtract", "training": {"max_epochs": 1}}}}
+    exp = experiments.resolve_experiment("clin", {"clin": {
+        "modalities": ["T1", "FLAIR"], "input": "subtract", "architecture": "densenet121", "clinical": True,
+        "pretraining": "rot"}}, settings)
+    task = experiments.resolve_pretext_task("rot", settings)
+    dirs = []
+    for fold in (0, 1):
+        weights = tmp_path / "pre" / f"fold_{fold}" / "backbone.pt"
+        pretrain_fold(task, pairs, folds, manifest, fold, weights, weights.parent / "pretrain.json")
+        assert weights.is_file() and not (weights.parent / CHECKPOINT).exists()
+        out = tmp_path / "models" / f"fold_{fold}"
+        result = train_fold(exp, pairs, folds, manifest, fold, out, pretrained=weights)
+        dirs.append(out)
+        predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
+        assert list(predictions.columns) == ["id", "patient", "label", "predicted", "prob_CR", "prob_PR", "prob_SD",
+                                             "prob_PD"]
+        assert sorted(predictions["id"]) == sorted(folds["folds"][fold]["test"])
+        assert predictions.filter(like="prob_").sum(axis=1).round(4).eq(1).all()
+        history = pd.read_csv(out / "history.tsv", sep="\t")
+        assert len(history) == 2 and {"train_loss", "val_loss", "val_balanced_accuracy", "lr"} <= set(history)
+        metadata = json.loads((out / "metadata.json").read_text())
+        assert metadata["device"] == "cpu" and metadata["packages"]["monai"] and metadata["experiment"] == exp
+        assert metadata["pretrained"] == str(weights) and metadata["seed"] == 0
+        assert result["test"]["n"] == len(predictions) and (out / "model.pt").is_file()
+    doc = aggregate_experiment(exp, dirs, bootstrap=50)
+    assert doc["n_folds"] == 2 and len(doc["balanced_accuracy"]["per_fold"]) == 2
+    assert doc["clinical"] == "age,sex,idh,mgmt,weeks_between" and doc["pretraining"] == "rot"
+
+
+RUNNER = textwrap.dedent(
+    """
+    import json, logging, sys
+    import pandas as pd
+    from ranoflow.train import experiments
+    from ranoflow.train.fold import train_fold
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    data, out = sys.argv[1], sys.argv[2]
+    tsv = lambda p: pd.read_csv(p, sep="\\t", dtype=str, keep_default_na=False)
+    settings = json.loads(sys.argv[3])
+    exp = experiments.resolve_experiment("e", {"e": {"modalities": ["T1", "T2"], "input": "stack",
+                                                     "architecture": "densenet121"}}, settings)
+    train_fold(exp, tsv(f"{data}/pairs.tsv"), json.loads(open(f"{data}/folds.json").read()),
+                        tsv(f"{data}/manifest.tsv"), 0, out, threads=1)
+    """
+)
+
+
+def _start(tmp_path, out, settings):
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "data"), str(out), json.dumps(settings)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_with_the_same_result(tmp_path):
+    make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
+    settings = {**TINY, "max_epochs": 6, "early_stopping": {"patience": 0}, "cache": "none",
+                "model_kwargs": {"init_features": 16, "growth_rate": 8, "block_config": [2, 2, 2]}}
+
+    pairs, folds, manifest = _read({k: tmp_path / "data" / f for k, f in
+                                    (("pairs", "pairs.tsv"), ("folds", "folds.json"), ("manifest", "manifest.tsv"))})
+    exp = experiments.resolve_experiment("e", {"e": {"modalities": ["T1", "T2"], "input": "stack",
+                                                     "architecture": "densenet121"}}, settings)
+    reference = tmp_path / "uninterrupted"
+    train_fold(exp, pairs, folds, manifest, 0, reference, threads=1)
+
+    resumed = tmp_path / "resumed"
+    process = _start(tmp_path, resumed, settings)
+    deadline = time.time() + 300
+    while not (resumed / CHECKPOINT).exists():
+        assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL and not (resumed / "model.pt").exists()
+
+    restarted = _start(tmp_path, resumed, settings)
+    log, _ = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, log
+    assert "resumed from" in log
+    assert not (resumed / CHECKPOINT).exists()
+    first = pd.read_csv(reference / "predictions.tsv", sep="\t")
+    second = pd.read_csv(resumed / "predictions.tsv", sep="\t")
+    pd.testing.assert_frame_equal(first, second, check_exact=False, atol=1e-5)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (reference, resumed))
+    assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"] and b["epochs_run"] == 6
+    h1, h2 = (pd.read_csv(d / "history.tsv", sep="\t") for d in (reference, resumed))
+    pd.testing.assert_series_equal(h1["val_loss"], h2["val_loss"], atol=1e-5)
+    assert json.loads((resumed / "metadata.json").read_text())["resumed"] is True
+
+
+@pytest.mark.slow
+def test_snakemake_train_rules_end_to_end(tmp_path):
+    """pretrain -> train -> aggregate_experiment -> summary on prepared upstream files (2 folds, 1 epoch)."""
+    data = make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2, shape=(32, 32, 32))
+    for name, target in (("pairs", "results/index/pairs.tsv"), ("folds", "results/splits/folds.json"),
+                         ("manifest", "results/preprocessed/manifest.tsv")):
+        (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(data[name], tmp_path / target)
+    pairs, folds, _ = _read({"pairs": tmp_path / "results/index/pairs.tsv",
+                             "folds": tmp_path / "results/splits/folds.json",
+                             "manifest": tmp_path / "results/preprocessed/manifest.tsv"})
+    # The rule-based baseline's metrics join the summary; stand in for that stage with its JSON format.
+    rules_doc = majority_baseline(pairs, folds, bootstrap=10) | {"experiment": "rano_rules"}
+    (tmp_path / "results/metrics").mkdir(parents=True)
+    (tmp_path / "results/metrics/rano_rules.json").write_text(json.dumps(rules_doc))
+    config = {
+        "dataset": {"source": "synthetic", "root": "results/demo/LUMIERE"},
+        "folds": {"k": 2},
+        "training": {**TINY, "max_epochs": 1, "image_size": [32, 32, 32], "pretext_tasks": {
+            "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1"], "input": "stack",
+                    "training": {"max_epochs": 1}}}},
+        "experiments": {
+            "pretrained_clinical": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121",
+                           "pretraining": "rot", "clinical": ["age", "weeks_between"], "ablation": "pretraining"},
+        },
+        "resources": {"train": {"gpu": 0, "threads": 1, "mem_mb": 2000, "runtime": 10},
+                      "pretrain": {"gpu": 0, "threads": 1, "mem_mb": 2000, "runtime": 10}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    allowed = ["pretrain", "train", "aggregate_experiment", "summary"]
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",
+               "--allowed-rules", *allowed, "--", "results/metrics/summary.tsv"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    summary = pd.read_csv(tmp_path / "results/metrics/summary.tsv", sep="\t")
+    assert set(summary["experiment"]) == {"pretrained_clinical", "majority_class", "rano_rules"}
+    assert summary["median_balanced_accuracy"].is_monotonic_decreasing
+    assert (tmp_path / "results/pretrained/rot/fold_1/backbone.pt").is_file()
+    assert (tmp_path / "results/plots/confusion_best.png").stat().st_size > 0
+    assert (tmp_path / "results/benchmarks/train/pretrained_clinical/fold_0.tsv").is_file()
+    assert "epoch 1/1" in (tmp_path / "results/logs/train/pretrained_clinical/fold_1.log").read_text()
+    metadata = json.loads((tmp_path / "results/models/pretrained_clinical/fold_0/metadata.json").read_text())
+    assert metadata["experiment"]["in_channels"] == 2 and metadata["pretrained"].endswith("rot/fold_0/backbone.pt")

@@ -1,0 +1,114 @@
+"""Edits rerun exactly what they touch: on one completed tiny demo run, `snakemake -n` with an edited config
+plans the affected jobs and nothing else (params reach every rule through `params:`); code is tracked by
+content, so a moved or touched copy of the run plans nothing and an edited stage plans that stage."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from demo_run import EXPERIMENTS, FOLDS, merge, plan, rules_of, wildcard_values, write_config
+
+pytestmark = pytest.mark.slow
+
+# Rules upstream of training; none may be planned by an edit of training or experiments.
+INDEX_RULES = {"synthetic_dataset", "dataset", "index", "pairs", "folds"}
+PREPROCESS_RULES = {"atlas_grid", "skull_strip", "register", "preprocess_manifest"}
+
+
+@pytest.fixture(scope="module")
+def completed(tiny_demo) -> tuple[Path, dict]:
+    """The tiny demo run to the default target (tests/conftest.py), shared by every test here."""
+    return tiny_demo
+
+
+def plan_with(completed: tuple[Path, dict], edit: dict, name: str, *args: str):
+    workdir, config = completed
+    return plan(workdir, write_config(workdir, merge(config, edit), name), *args)
+
+
+def test_unchanged_config_plans_nothing(completed):
+    workdir, config = completed
+    assert plan(workdir, write_config(workdir, config, "same.yaml")) == set()
+
+
+def test_learning_rate_of_one_experiment_reruns_only_that_experiment(completed):
+    jobs = plan_with(completed, {"experiments": {"exp_a": {"training": {"lr": 0.5}}}}, "lr.yaml")
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {("exp_a", str(f)) for f in range(FOLDS)}
+    assert all(dict(wc).get("experiment", "exp_a") == "exp_a" for _, wc in jobs), jobs
+    assert wildcard_values(jobs, "aggregate_experiment", "experiment") == {"exp_a"}
+    assert {"summary", "explain"} <= rules_of(jobs), rules_of(jobs)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | {"pretrain"}), rules_of(jobs)
+
+
+def test_preprocessing_setting_reruns_preprocessing_and_everything_below(completed):
+    workdir, config = completed
+    jobs = plan_with(completed, {"preprocessing": {"n4": not config["preprocessing"]["n4"]}}, "n4.yaml")
+    manifest = pd.read_csv(workdir / "results/preprocessed/manifest.tsv", sep="\t", dtype=str)
+    registered = {(d["patient"], d["study"]) for r, wc in jobs if r == "register" for d in [dict(wc)]}
+    assert registered == set(zip(manifest["patient"], manifest["study"]))
+    assert "preprocess_manifest" in rules_of(jobs)
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
+    assert {"aggregate_experiment", "summary", "explain"} <= rules_of(jobs)
+    assert not rules_of(jobs) & INDEX_RULES, rules_of(jobs)
+
+
+def test_new_experiment_plans_only_the_new_one(completed):
+    new = {"exp_c": {"ablation": "demo", "modalities": ["CT1"], "input": "stack", "architecture": "densenet121"}}
+    jobs = plan_with(completed, {"experiments": new}, "new.yaml")
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {("exp_c", str(f)) for f in range(FOLDS)}
+    assert wildcard_values(jobs, "aggregate_experiment", "experiment") == {"exp_c"}
+    assert "summary" in rules_of(jobs)
+    assert "explain" not in rules_of(jobs)  # only exp_a is explained
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES), rules_of(jobs)
+
+
+def test_forcerun_one_rule_until_itself(completed):
+    """The README's single-rule rerun: `snakemake -R train --until train` redoes only training."""
+    workdir, config = completed
+    jobs = plan(workdir, write_config(workdir, config, "force.yaml"), "-R", "train", "--until", "train")
+    assert rules_of(jobs) == {"train"}
+    assert len(jobs) == len(EXPERIMENTS) * FOLDS
+
+
+def moved_copy(completed: tuple[Path, dict], dest: Path) -> tuple[Path, Path]:
+    """The finished run (results/ and .snakemake/ included) copied as `cp -a` would, and its config file."""
+    workdir, config = completed
+    shutil.copytree(workdir, dest, symlinks=True)
+    return dest, write_config(dest, config, "moved.yaml")
+
+
+def append_line(path: Path) -> None:
+    path.write_text(path.read_text() + "\n# an edit of this stage\n")
+
+
+def test_moved_copy_plans_nothing_and_neither_does_touching_the_code(completed, tmp_path):
+    copy, configfile = moved_copy(completed, tmp_path / "elsewhere" / "run")
+    assert plan(copy, configfile) == set()
+    now = time.time() + 60
+    for path in (copy / "workflow").rglob("*"):
+        os.utime(path, (now, now))
+    assert plan(copy, configfile) == set()
+
+
+def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp_path):
+    copy, configfile = moved_copy(completed, tmp_path / "run")
+    append_line(copy / "workflow/ranoflow/baseline/criteria.py")
+    rules = rules_of(plan(copy, configfile)) - {"all"}
+    assert rules == {"rano_baseline", "rano_baseline_plot", "summary", "cohort_summary", "results_table"}
+
+    copy, configfile = moved_copy(completed, tmp_path / "run2")
+    append_line(copy / "workflow/ranoflow/train/fold.py")
+    jobs = plan(copy, configfile)
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
+    assert rules_of(jobs) - {"all"} == {
+        "train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary", "explanations_table"
+    }

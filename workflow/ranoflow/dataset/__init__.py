@@ -1,0 +1,1 @@
+"""Dataset stage (rules/dataset.smk): the embedded LUMIERE-shaped synthetic demo tree."""

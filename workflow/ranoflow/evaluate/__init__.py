@@ -1,0 +1,1 @@
+"""Evaluate stage (rules/evaluate.smk): metrics per experiment over folds, baselines, the summary table."""

@@ -1,0 +1,98 @@
+"""Classification metrics (scikit-learn) for the four RANO classes, bootstrap CI and fold statistics."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from ranoflow.vocabulary import CLASSES
+
+LABELS = list(range(len(CLASSES)))
+
+
+def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Mean recall over the classes present in y_true."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+        return float(balanced_accuracy_score(y_true, y_pred))
+
+
+def roc_auc_ovr(y_true: Sequence[int], probs: np.ndarray) -> dict[str, float | None]:
+    """One-vs-rest ROC-AUC per class (None where the class or its complement is absent) and their mean."""
+    y = np.asarray(y_true)
+    out: dict[str, float | None] = {}
+    for index, name in enumerate(CLASSES):
+        positive = y == index
+        out[name] = float(roc_auc_score(positive, probs[:, index])) if 0 < positive.sum() < len(y) else None
+    defined = [v for v in out.values() if v is not None]
+    out["macro"] = float(np.mean(defined)) if defined else None
+    return out
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None) -> dict:
+    """Balanced accuracy, macro-F1, per-class precision/recall/F1/support, confusion (rows true) and ROC-AUC."""
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=LABELS, zero_division=0
+    )
+    result = {
+        "n": int(len(y_true)),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else float("nan"),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0)),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(CLASSES)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=LABELS).tolist(),
+    }
+    if probs is not None:
+        result["roc_auc"] = roc_auc_ovr(y_true, np.asarray(probs, dtype=float))
+    return result
+
+
+def bootstrap_ci(
+    y_true: Sequence[int], y_pred: Sequence[int], n: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of balanced accuracy, resampling pairs with replacement."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if n == 0 or len(y_true) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n)
+    for b in range(n):
+        sample = rng.integers(0, len(y_true), len(y_true))
+        stats[b] = balanced_accuracy(y_true[sample], y_pred[sample])
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def fold_statistics(values: Sequence[float]) -> dict:
+    """Median, mean, standard deviation, quartiles and IQR of a per-fold metric."""
+    v = np.asarray(values, dtype=float)
+    q25, median, q75 = np.quantile(v, [0.25, 0.5, 0.75])
+    return {
+        "per_fold": [float(x) for x in v],
+        "median": float(median),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "q25": float(q25),
+        "q75": float(q75),
+        "iqr": float(q75 - q25),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }

@@ -1,0 +1,50 @@
+"""results/metrics/summary.tsv: one row per experiment and baseline, best median balanced accuracy first."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ranoflow.vocabulary import CLASSES
+
+SUMMARY_COLUMNS = [
+    "experiment", "ablation", "protocol", "median_balanced_accuracy", "mean_balanced_accuracy",
+    "std_balanced_accuracy", "q25_balanced_accuracy", "q75_balanced_accuracy", "iqr_balanced_accuracy",
+    "pooled_balanced_accuracy", "ci95_low", "ci95_high", "median_macro_f1", "pooled_macro_f1", "roc_auc_macro",
+    *[f"recall_{c}" for c in CLASSES], "n_folds", "n_pairs", "architecture", "modalities", "input",
+    "pretraining", "clinical", "leaky",
+]
+
+
+def summary_row(doc: dict) -> dict:
+    ba, pooled = doc["balanced_accuracy"], doc["pooled"]
+    ci = pooled.get("balanced_accuracy_ci95") or [None, None]
+    row = {
+        "experiment": doc["experiment"],
+        "median_balanced_accuracy": ba["median"],
+        "mean_balanced_accuracy": ba["mean"],
+        "std_balanced_accuracy": ba["std"],
+        "q25_balanced_accuracy": ba["q25"],
+        "q75_balanced_accuracy": ba["q75"],
+        "iqr_balanced_accuracy": ba["iqr"],
+        "pooled_balanced_accuracy": pooled["balanced_accuracy"],
+        "ci95_low": ci[0],
+        "ci95_high": ci[1],
+        "median_macro_f1": doc["macro_f1"]["median"],
+        "pooled_macro_f1": pooled["macro_f1"],
+        "roc_auc_macro": (pooled.get("roc_auc") or {}).get("macro"),
+        **{f"recall_{c}": pooled["per_class"][c]["recall"] for c in CLASSES},
+        "n_folds": doc["n_folds"],
+        "n_pairs": pooled["n"],
+    }
+    for key in ("ablation", "protocol", "architecture", "modalities", "input", "pretraining", "clinical", "leaky"):
+        row[key] = doc.get(key, "")
+    return row
+
+
+def summary_table(docs: list[dict]) -> pd.DataFrame:
+    """One row per experiment (and baseline), best median balanced accuracy first."""
+    table = pd.DataFrame([summary_row(d) for d in docs], columns=SUMMARY_COLUMNS)
+    return table.sort_values(
+        ["median_balanced_accuracy", "pooled_balanced_accuracy", "experiment"],
+        ascending=[False, False, True], kind="mergesort",
+    ).reset_index(drop=True)

@@ -1,0 +1,1 @@
+"""Preprocess stage (rules/preprocess.smk): skull strip, registration to the atlas grid, QC."""

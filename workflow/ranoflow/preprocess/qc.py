@@ -1,0 +1,132 @@
+"""Preprocessing QC: per-study figure and status, cohort tables with outliers flagged."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STATUS_KEYS = ("status", "reason", "anchor", "dice", "similarity", "seconds")
+REGISTRATION_COLUMNS = [
+    "patient", "study", "status", "reason", "anchor", "skull_strip", "dice", "similarity",
+    "brain_volume_ml", "seconds",
+]
+MANIFEST_COLUMNS = ["patient", "study", "status", "reason", "dir", "modalities"]
+
+log = logging.getLogger(__name__)
+
+
+def failed_status(error: Exception, on_error: str) -> dict:
+    """The status record of a study whose job failed; with on_error other than "skip", the error is raised."""
+    if on_error != "skip":
+        raise error
+    log.exception("study failed, skipped (on_error: skip)")
+    return {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
+
+
+def judge(dice: float, similarity: float, min_dice: float, min_similarity: float) -> tuple[str, str]:
+    """("ok" | "flagged", reason) from the study's own QC figures."""
+    reasons = []
+    if not dice >= min_dice:
+        reasons.append(f"brain-mask Dice {dice:.3f} < {min_dice}")
+    if not similarity >= min_similarity:
+        reasons.append(f"similarity {similarity:.3f} < {min_similarity}")
+    return ("flagged", "; ".join(reasons)) if reasons else ("ok", "")
+
+
+def write_status(path: Path, record: dict) -> None:
+    """status.json with the contract's keys first (missing ones as null), extra keys after."""
+    ordered = {key: record.get(key) for key in STATUS_KEYS}
+    ordered.update({k: v for k, v in record.items() if k not in ordered})
+    Path(path).write_text(json.dumps(ordered, indent=2, default=float) + "\n")
+
+
+def _middle(volume: np.ndarray, mask: np.ndarray | None, axis: int) -> int:
+    source = mask if mask is not None and mask.any() else volume
+    positions = np.argwhere(source > 0)
+    return int(np.median(positions[:, axis])) if positions.size else volume.shape[axis] // 2
+
+
+def _panel(ax, image: np.ndarray, outline: np.ndarray | None, axis: int, title: str, aspect: float) -> None:
+    index = _middle(image, outline, axis)
+    plane = np.take(image, index, axis=axis)
+    ax.imshow(np.rot90(plane), cmap="gray", aspect=aspect)
+    if outline is not None and outline.any():
+        ax.contour(np.rot90(np.take(outline, index, axis=axis)), levels=[0.5], colors="r", linewidths=0.8)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def qc_figure(path: Path, native_anchor, native_mask, grid_anchor, atlas_mask, title: str) -> None:
+    """Top row: brain mask on the native anchor; bottom row: registered anchor with the atlas outline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6))
+    rows = [
+        (native_anchor, native_mask, "native anchor + brain mask"),
+        (grid_anchor, atlas_mask, "registered anchor + atlas mask"),
+    ]
+    for row, (image, outline, label) in zip(axes, rows):
+        data = image.numpy() if image is not None else np.zeros((2, 2, 2))
+        mask = outline.numpy() if outline is not None else None
+        spacing = image.spacing if image is not None else (1.0, 1.0, 1.0)
+        for axis, (ax, name) in enumerate(zip(row, ("sagittal", "coronal", "axial"))):
+            others = [s for i, s in enumerate(spacing) if i != axis]
+            _panel(ax, data, mask, axis, f"{label} ({name})", aspect=others[1] / others[0])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _read_status(study_dir: Path) -> dict:
+    path = Path(study_dir) / "status.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return {"status": "failed", "reason": f"unreadable {path}: {error}"}
+
+
+def aggregate(study_dirs: list[str | Path], outlier_mad: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(registration QC table, manifest) over the study directories results/preprocessed/{patient}/{study}.
+
+    Besides each study's own thresholds, a study whose Dice lies more than outlier_mad robust
+    standard deviations (1.4826 * MAD) below the cohort median of ok studies is flagged.
+    """
+    rows = []
+    for study_dir in map(Path, study_dirs):
+        status = _read_status(study_dir)
+        rows.append(
+            {
+                "patient": study_dir.parent.name,
+                "study": study_dir.name,
+                "status": status.get("status", "failed"),
+                "reason": status.get("reason") or "",
+                "anchor": status.get("anchor") or "",
+                "skull_strip": status.get("skull_strip") or "",
+                "dice": status.get("dice"),
+                "similarity": status.get("similarity"),
+                "brain_volume_ml": status.get("brain_volume_ml"),
+                "seconds": status.get("seconds"),
+                "dir": str(study_dir),
+                "modalities": ",".join(status.get("modalities") or []),
+            }
+        )
+    table = pd.DataFrame(rows, columns=REGISTRATION_COLUMNS + ["dir", "modalities"])
+    ok = table["status"] == "ok"
+    dice = pd.to_numeric(table["dice"], errors="coerce")
+    if ok.sum() >= 5 and outlier_mad > 0:
+        median = dice[ok].median()
+        spread = 1.4826 * (dice[ok] - median).abs().median()
+        cut = median - outlier_mad * max(spread, 0.005)
+        outliers = ok & (dice < cut)
+        table.loc[outliers, "status"] = "flagged"
+        table.loc[outliers, "reason"] = [f"cohort outlier: Dice {d:.3f} < {cut:.3f}" for d in dice[outliers]]
+    table = table.sort_values(["patient", "study"]).reset_index(drop=True)
+    return table[REGISTRATION_COLUMNS], table[MANIFEST_COLUMNS]

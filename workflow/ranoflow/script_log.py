@@ -1,0 +1,32 @@
+"""Logging of the rule scripts: everything a job prints lands in its rule's log file.
+
+Every script in workflow/scripts/ starts with `log = start_log(snakemake)`. From then on the job's
+standard error and output (Python's and that of native libraries such as ITK), Python warnings, log
+records and the traceback of an uncaught exception all go to `snakemake.log[0]`, in one format.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def start_log(snakemake: Any) -> logging.Logger:
+    """Send this job's output to its log file and return the logger of its rule."""
+    path = snakemake.log[0]
+    with open(path, "w") as log_file:  # the job starts a fresh log
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+            os.dup2(log_file.fileno(), stream.fileno())
+    sys.stdout.reconfigure(line_buffering=True)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=FORMAT, force=True)
+    logging.captureWarnings(True)
+    log = logging.getLogger(f"rule.{snakemake.rule}")
+    sys.excepthook = lambda kind, error, trace: log.critical("job failed", exc_info=(kind, error, trace))
+    wildcards = ", ".join(f"{key}={value}" for key, value in snakemake.wildcards.items())
+    log.info("rule %s%s, %d thread(s)", snakemake.rule, f" ({wildcards})" if wildcards else "", snakemake.threads)
+    return log

@@ -1,0 +1,1 @@
+"""Train stage (rules/train.smk): experiments, pair inputs, networks, the training loop and its drivers."""

@@ -1,0 +1,185 @@
+"""Experiments: training defaults + per-experiment overrides, resolved into one plain dict per job.
+
+Pure Python (no torch): the Snakefile imports this at parse time.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ranoflow.vocabulary import CLINICAL_FIELDS, MODALITIES
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+@functools.cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _default_filling_validator(section: str) -> jsonschema.protocols.Validator:
+    schema = _schema()
+    sub = {"$schema": schema["$schema"], "$defs": schema["$defs"], **schema["properties"][section]}
+    base = jsonschema.validators.validator_for(sub)
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for prop, prop_schema in properties.items():
+                if "default" in prop_schema:
+                    instance.setdefault(prop, copy.deepcopy(prop_schema["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, subschema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})(sub)
+
+
+def validated_section(section: str, value: dict | None) -> dict:
+    """A config section validated against the workflow schema, with its defaults filled in."""
+    value = copy.deepcopy(value or {})
+    _default_filling_validator(section).validate(value)
+    return value
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "model_kwargs":
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def merged_training(training: dict, overrides: dict | None, where: str) -> dict:
+    """Training settings with `overrides` applied (validated; pretext tasks are not inherited)."""
+    base = {k: v for k, v in training.items() if k != "pretext_tasks"}
+    try:
+        return validated_section("training", _deep_merge(base, overrides or {}))
+    except jsonschema.ValidationError as err:
+        path = ".".join(map(str, err.absolute_path))
+        raise ValueError(f"{where}: invalid training override {path!r}: {err.message}") from None
+
+
+def canonical_modalities(modalities: list[str]) -> list[str]:
+    """Modalities in the fixed order CT1, T1, T2, FLAIR (so [T2, T1] and [T1, T2] are one layout)."""
+    unknown = sorted(set(modalities) - set(MODALITIES))
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown}; choose from {list(MODALITIES)}")
+    return [m for m in MODALITIES if m in modalities]
+
+
+def channel_names(modalities: list[str], input_mode: str) -> list[str]:
+    """Channel layout of the network input.
+
+    stack: every modality of the current study, then every modality of the previous study;
+    subtract: current minus previous, one channel per modality.
+    """
+    mods = canonical_modalities(modalities)
+    if input_mode == "stack":
+        return [f"{m}_current" for m in mods] + [f"{m}_previous" for m in mods]
+    if input_mode == "subtract":
+        return [f"{m}_current-previous" for m in mods]
+    raise ValueError(f"unknown input {input_mode!r}; choose stack or subtract")
+
+
+def clinical_fields(value: bool | list[str] | None) -> list[str]:
+    """Clinical fields an experiment uses: false -> none, true -> all, list -> those (fixed order)."""
+    if value is None or value is False:
+        return []
+    if value is True:
+        return list(CLINICAL_FIELDS)
+    unknown = sorted(set(value) - set(CLINICAL_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown clinical fields {unknown}; choose from {list(CLINICAL_FIELDS)}")
+    return [f for f in CLINICAL_FIELDS if f in value]
+
+
+def resolve_pretext_task(name: str, training: dict) -> dict:
+    """A self-supervised pretraining task, resolved like an experiment."""
+    tasks = training.get("pretext_tasks", {})
+    if name not in tasks:
+        raise ValueError(f"pretext task {name!r} is not defined under training.pretext_tasks ({sorted(tasks)})")
+    task = tasks[name]
+    modalities = canonical_modalities(task["modalities"])
+    channels = channel_names(modalities, task["input"])
+    return {
+        "name": name,
+        "method": task["method"],
+        "architecture": task["architecture"],
+        "modalities": modalities,
+        "input": task["input"],
+        "channels": channels,
+        "in_channels": len(channels),
+        "training": merged_training(training, task.get("training"), f"pretext task {name!r}"),
+    }
+
+
+def _pretraining(value: str, training: dict, where: str) -> dict:
+    tasks = training.get("pretext_tasks", {})
+    if value in ("", "none"):
+        return {"kind": "none"}
+    if value in tasks:
+        return {"kind": "task", "task": value}
+    if value.endswith(WEIGHT_SUFFIXES):
+        return {"kind": "file", "path": value}
+    raise ValueError(
+        f"{where}: pretraining {value!r} is neither 'none', a pretext task ({sorted(tasks)}) "
+        f"nor a weights file ending in {WEIGHT_SUFFIXES}"
+    )
+
+
+def resolve_experiment(name: str, experiments: dict, training: dict) -> dict:
+    """One experiment as the train job sees it: its choices, channel layout and merged training settings."""
+    if name not in experiments:
+        raise ValueError(f"experiment {name!r} is not defined (known: {sorted(experiments)})")
+    where = f"experiment {name!r}"
+    exp = experiments[name]
+    modalities = canonical_modalities(exp["modalities"])
+    channels = channel_names(modalities, exp["input"])
+    resolved = {
+        "name": name,
+        "ablation": exp.get("ablation", ""),
+        "description": exp.get("description", ""),
+        "modalities": modalities,
+        "input": exp["input"],
+        "architecture": exp["architecture"],
+        "pretraining": _pretraining(str(exp.get("pretraining", "none")), training, where),
+        "clinical": clinical_fields(exp.get("clinical", False)),
+        "channels": channels,
+        "in_channels": len(channels),
+        "training": merged_training(training, exp.get("training"), where),
+    }
+    if resolved["pretraining"]["kind"] == "task":
+        task = resolve_pretext_task(resolved["pretraining"]["task"], training)
+        for key in ("architecture", "in_channels"):
+            if task[key] != resolved[key]:
+                raise ValueError(
+                    f"{where}: pretext task {task['name']!r} trains a {key}={task[key]!r} backbone, "
+                    f"but the experiment needs {key}={resolved[key]!r}"
+                )
+    return resolved
+
+
+def resolve_experiments(experiments: dict, training: dict) -> dict[str, dict]:
+    """Every experiment resolved (errors name the experiment), in config order."""
+    return {name: resolve_experiment(name, experiments, training) for name in experiments}
+
+
+def pretext_tasks_used(resolved: dict[str, dict]) -> list[str]:
+    """Pretext tasks some experiment consumes."""
+    return sorted({e["pretraining"]["task"] for e in resolved.values() if e["pretraining"]["kind"] == "task"})
+
+
+def to_plain(value: Any) -> Any:
+    """A config value with every mapping as a plain dict (Snakemake hands out its own types)."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value

@@ -1,0 +1,196 @@
+"""Training of one experiment on one fold (the `train` job): AdamW, class-weighted cross-entropy, lr / 10 on
+plateau, early stopping on the validation balanced accuracy; the best epoch predicts the test pairs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ranoflow.evaluate import metrics
+from ranoflow.train.augment import BatchAugment
+from ranoflow.train.datasets import FoldData, class_weights, fold_splits, prepare_data
+from ranoflow.train.loop import (
+    CHECKPOINT,
+    Selection,
+    epoch_seed,
+    eval_loader,
+    fingerprint,
+    fit,
+    predict,
+    seed_everything,
+    select_device,
+    train_epoch,
+    train_loader,
+    weighted_nll,
+)
+from ranoflow.train.metadata import run_metadata
+from ranoflow.train.models import build_model, load_backbone_weights
+from ranoflow.vocabulary import CLASSES
+
+log = logging.getLogger(__name__)
+
+
+def train_fold(
+    experiment: dict,
+    pairs: pd.DataFrame,
+    folds: dict,
+    manifest: pd.DataFrame,
+    fold: int,
+    out_dir: str | Path,
+    pretrained: str | Path | None = None,
+    threads: int = 1,
+    device: str | None = None,
+) -> dict:
+    """Train one experiment on one fold and write model.pt, predictions.tsv, metrics.json,
+    history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = experiment["training"]
+    torch.set_num_threads(max(threads, 1))
+    dev = select_device(device)
+    amp = bool(settings["amp"]) and dev.type == "cuda"
+    seed_everything(settings["seed"])
+    splits = fold_splits(folds, fold)
+    log.info(
+        "experiment %s fold %d on %s (amp %s): %s",
+        experiment["name"],
+        fold,
+        dev,
+        amp,
+        {k: len(v) for k, v in splits.items()},
+    )
+    data = prepare_data(experiment, pairs, manifest, splits, threads)
+
+    model = build_model(
+        experiment["architecture"],
+        experiment["in_channels"],
+        len(CLASSES),
+        settings["image_size"],
+        data.clinical_dim,
+        settings["clinical_hidden"],
+        settings["model_kwargs"],
+    )
+    if pretrained:
+        load_backbone_weights(model.backbone, pretrained)
+    model.to(dev)
+    weights = class_weights(data.train_labels) if settings["class_weighted_loss"] else torch.ones(len(CLASSES))
+    loss_fn = nn.CrossEntropyLoss(weight=weights.to(dev))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    plateau = settings["plateau"]
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=plateau["factor"], patience=plateau["patience"], min_lr=plateau["min_lr"]
+    )
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp)
+    selection = Selection(settings["early_stopping"]["min_delta"])
+    val_loader = eval_loader(data.val, settings)
+    augment = BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
+
+    def run_epoch(epoch: int) -> dict:
+        seed = epoch_seed(settings["seed"], epoch)
+        loader = train_loader(data.train, data.train_labels, settings, seed)
+        augment.reseed(seed)
+        train_loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment)
+        probs, labels, _ = predict(model, val_loader, dev, amp)
+        val_loss = weighted_nll(probs, labels, weights)
+        val_ba = metrics.balanced_accuracy(labels, probs.argmax(1)) if len(labels) else 0.0
+        monitored = val_loss if np.isfinite(val_loss) else train_loss
+        scheduler.step(monitored)
+        improved = selection.update(epoch, val_ba, monitored, model)
+        return {
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_balanced_accuracy": val_ba,
+            "lr": optimizer.param_groups[0]["lr"],
+            "steps": timer.steps,
+            "data_wait_share": timer.data_share,
+            "best": improved,
+        }
+
+    patience = settings["early_stopping"]["patience"]
+    checkpoint = out / CHECKPOINT
+    run = fit(
+        model,
+        optimizer,
+        scaler,
+        run_epoch,
+        settings["max_epochs"],
+        checkpoint,
+        key=fingerprint(experiment, fold, splits, str(pretrained or "")),
+        stateful={"scheduler": scheduler, "selection": selection},
+        stop=lambda: bool(patience) and selection.bad_epochs >= patience,
+    )
+
+    model.load_state_dict(selection.state)
+    result = _write_fold_outputs(
+        out, experiment, folds, fold, model, data, dev, amp, selection, run.history, run.stopped_early
+    )
+    metadata = run_metadata(
+        {
+            "experiment": experiment,
+            "fold": fold,
+            "seed": settings["seed"],
+            "pretrained": str(pretrained) if pretrained else None,
+            "resumed": run.resumed_after is not None,
+        },
+        dev,
+        threads,
+    )
+    (out / "metadata.json").write_text(json.dumps(metadata, indent=2))
+    checkpoint.unlink(missing_ok=True)
+    return result
+
+
+def _write_fold_outputs(
+    out: Path,
+    experiment: dict,
+    folds: dict,
+    fold: int,
+    model: nn.Module,
+    data: FoldData,
+    dev: torch.device,
+    amp: bool,
+    selection: Selection,
+    history: list[dict],
+    stopped_early: bool,
+) -> dict:
+    settings = experiment["training"]
+    probs, labels, ids = predict(model, eval_loader(data.test, settings), dev, amp)
+    patients = {i["id"]: i["patient"] for i in data.items["test"]}
+    predictions = pd.DataFrame(
+        {
+            "id": ids,
+            "patient": [patients[i] for i in ids],
+            "label": [CLASSES[y] for y in labels],
+            "predicted": [CLASSES[p] for p in probs.argmax(1)] if len(ids) else [],
+            **{f"prob_{c}": probs[:, k] if len(ids) else [] for k, c in enumerate(CLASSES)},
+        }
+    )
+    predictions.to_csv(out / "predictions.tsv", sep="\t", index=False, float_format="%.6f")
+    pd.DataFrame(history).to_csv(out / "history.tsv", sep="\t", index=False, float_format="%.6g")
+    torch.save(model.state_dict(), out / "model.pt")
+    result = {
+        "experiment": experiment["name"],
+        "fold": fold,
+        "protocol": folds.get("protocol"),
+        "leaky": bool(folds.get("leaky", False)),
+        "best_epoch": selection.epoch,
+        "best_val_balanced_accuracy": selection.score,
+        "epochs_run": len(history),
+        "stopped_early": stopped_early,
+        "n_train": len(data.items["train"]),
+        "n_val": len(data.items["val"]),
+        "left_out": data.left_out.to_dict("records"),
+        "test": metrics.classification_metrics(labels, probs.argmax(1), probs) if len(ids) else {"n": 0},
+    }
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    log.info(
+        "fold %d test balanced accuracy %.3f (n=%d, best epoch %d)",
+        fold, result["test"].get("balanced_accuracy", float("nan")), len(ids), selection.epoch + 1,
+    )
+    return result

@@ -1,0 +1,61 @@
+# Evaluate stage: the metrics of each experiment over its test folds, then the summary table that ranks
+# the experiments beside the majority-class and rule-based baselines, with its figures.
+
+
+rule aggregate_experiment:
+    input:
+        metrics=expand(f"{MODEL_DIR}/metrics.json", fold=FOLDS, allow_missing=True),
+        predictions=expand(
+            f"{MODEL_DIR}/predictions.tsv", fold=FOLDS, allow_missing=True
+        ),
+    output:
+        f"{METRICS}/{{experiment}}.json",
+    log:
+        f"{LOGS}/aggregate_experiment/{{experiment}}.log",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+        code=script_code("aggregate_experiment"),
+    script:
+        "../scripts/aggregate_experiment.py"
+
+
+rule summary:
+    input:
+        experiments=expand(f"{METRICS}/{{experiment}}.json", experiment=EXPERIMENTS),
+        extra=summary_extra_metrics(),
+        pairs=PAIRS,
+        folds=FOLDS_JSON,
+    output:
+        summary=report(
+            SUMMARY,
+            caption="../report/summary.rst",
+            category="Results",
+            subcategory="Experiments",
+        ),
+        baseline=f"{METRICS}/majority_class.json",
+        accuracy_plot=report(
+            f"{RESULTS}/plots/balanced_accuracy.png",
+            caption="../report/balanced_accuracy.rst",
+            category="Results",
+            subcategory="Experiments",
+        ),
+        confusion_plot=report(
+            f"{RESULTS}/plots/confusion_best.png",
+            caption="../report/confusion_best.rst",
+            category="Results",
+            subcategory="Experiments",
+        ),
+    log:
+        f"{LOGS}/summary/summary.log",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        bootstrap=config["training"]["bootstrap"],
+        seed=config["training"]["seed"],
+        code=script_code("summary"),
+    script:
+        "../scripts/summary.py"

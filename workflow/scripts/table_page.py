@@ -1,0 +1,14 @@
+import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdir).parent))  # noqa: E702
+
+from pathlib import Path
+
+import pandas as pd
+
+from ranoflow.report.html_page import html_page
+from ranoflow.script_log import start_log
+
+log = start_log(snakemake)
+# params.tables: input name -> heading, in display order.
+sections = {heading: pd.read_csv(snakemake.input[name], sep="\t") for name, heading in snakemake.params.tables.items()}
+Path(snakemake.output.html).write_text(html_page(snakemake.params.title, sections))
+log.info("rendered %s", ", ".join(sections))
