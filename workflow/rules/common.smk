@@ -52,6 +52,7 @@ SUMMARY = f"{METRICS}/summary.tsv"
 RANO_RULES_METRICS = f"{METRICS}/rano_rules.json"
 RANO_RULES_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_predictions.tsv"
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
+EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"
 EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
 
 EXPERIMENTS = list(config["experiments"])
@@ -228,7 +229,9 @@ def register_inputs(wildcards):
         inputs["strip"] = f"{skullstrip}/skull_strip.json"
     reference = longitudinal_reference(wildcards)
     if reference:
-        inputs["reference"] = f"{PREPROCESSED}/{wildcards.patient}/{reference}"
+        inputs["reference"] = STUDY_DIR.format(
+            patient=wildcards.patient, study=reference
+        )
     return inputs
 
 
@@ -317,11 +320,7 @@ def explain_experiments():
 
 
 def explain_directories(wildcards):
-    return expand(
-        f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}",
-        experiment=explain_experiments(),
-        fold=FOLDS,
-    )
+    return expand(EXPLAIN_DIR, experiment=explain_experiments(), fold=FOLDS)
 
 
 def explain_settings():

@@ -31,7 +31,7 @@ rule explain:
         manifest=MANIFEST,
     output:
         report(
-            directory(f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"),
+            directory(EXPLAIN_DIR),
             patterns=["{name}.png"],
             caption="../report/explain_figure.rst",
             category="Explanations",
