@@ -11,6 +11,7 @@ from ranoflow.baseline import criteria, measurements, scoring
 from ranoflow.baseline.criteria import RuleSettings
 from ranoflow.baseline.measurements import Segmentation
 from ranoflow.evaluate.summary_table import summary_row
+from ranoflow.index.volumes import study_volumes
 
 SPACING = (2.0, 2.0, 2.0)  # 8 mm³ voxels
 AFFINE = np.diag([*SPACING, 1.0])
@@ -68,12 +69,14 @@ def test_volumetric_classes_and_threshold_edges(previous, current, expected):
 
 def test_edges_of_classify_directly():
     volumetric = criteria.VOLUMETRIC
-    assert criteria.classify(100.0, 35.0, volumetric, enhancing_gone=False) == "PR"
-    assert criteria.classify(100.0, 35.1, volumetric, enhancing_gone=False) == "SD"
-    assert criteria.classify(100.0, 139.9, volumetric, enhancing_gone=False) == "SD"
-    assert criteria.classify(100.0, 140.0, volumetric, enhancing_gone=False) == "PD"
+    assert criteria.classify(10000.0, 3500.0, volumetric, enhancing_gone=False) == "PR"
+    assert criteria.classify(10000.0, 3510.0, volumetric, enhancing_gone=False) == "SD"
+    assert criteria.classify(10000.0, 13990.0, volumetric, enhancing_gone=False) == "SD"
+    assert criteria.classify(10000.0, 14000.0, volumetric, enhancing_gone=False) == "PD"
     assert criteria.classify(0.0, 0.0, volumetric, enhancing_gone=True) == "CR"
-    assert criteria.classify(0.0, 5.0, volumetric, enhancing_gone=False) == "PD"
+    # from nothing, only a measurable tumour (RANO 2.0: 1 cm³) is progression, not a few noise voxels
+    assert criteria.classify(0.0, 5.0, volumetric, enhancing_gone=False) == "SD"
+    assert criteria.classify(0.0, 1000.0, volumetric, enhancing_gone=False) == "PD"
 
 
 def test_cr_tolerates_residual_below_threshold():
@@ -215,7 +218,8 @@ def test_pairs_are_scored_on_test_folds_and_missing_segmentations_listed(tmp_pat
     folds = {"protocol": "patient", "folds": [{"fold": 0, "test": list(pairs["id"][:2])},
                                               {"fold": 1, "test": list(pairs["id"][2:])}]}
     settings = RuleSettings(source="synthetic")
-    assessed, missing = scoring.predict_pairs(pairs, studies, settings)
+    volumes = study_volumes(studies, "synthetic")
+    assessed, missing = scoring.predict_pairs(pairs, studies, settings, volumes, reference="previous")
     assert list(assessed["predicted"]) == ["SD", "PD", "PR"]
     assert list(missing["id"]) == ["Patient-001_week-040_vs_week-030"]
     assert "current study week-040 has no segmentation" in missing["reason"].iloc[0]
@@ -233,3 +237,70 @@ def test_pairs_are_scored_on_test_folds_and_missing_segmentations_listed(tmp_pat
 
     excluded = scoring.scored_predictions(pairs, assessed, folds, missing_prediction="exclude")
     assert scoring.score(excluded, folds, settings, "exclude", bootstrap=10)["folds"][1]["balanced_accuracy"] == 1.0
+
+
+def history_pairs(tmp_path, voxels: dict[str, int], labels: list[str], flagged: tuple[str, ...] = ()):
+    """One patient: Post-Op at the first study (the baseline), then one pair per later study, each carrying
+    its previous study, baseline and nadir (the smallest earlier volume since baseline, the latest on ties)."""
+    studies = []
+    for study, n in voxels.items():
+        path = tmp_path / f"{study}.nii.gz"
+        nib.save(nib.Nifti1Image(box_segmentation(slab(n)) if n else box_segmentation(), AFFINE), path)
+        studies.append({"patient": "Patient-001", "study": study, "seg_deepbratumia": str(path), "seg_hdglio": ""})
+    chain = list(voxels)
+    rows = []
+    for k, current in enumerate(chain[1:], start=1):
+        nadir = min(reversed(chain[:k]), key=voxels.get)
+        rows.append({
+            "id": f"Patient-001_{current}_vs_{chain[k - 1]}", "patient": "Patient-001", "current": current,
+            "previous": chain[k - 1], "label": labels[k - 1], "reference": chain[k - 1], "baseline": chain[0],
+            "nadir": nadir, "less_than_3_months": str(int(current in flagged)),
+        })  # fmt: skip
+    studies = pd.DataFrame(studies)
+    return pd.DataFrame(rows), studies, study_volumes(studies, "synthetic")
+
+
+def predicted(tmp_path, voxels, labels, reference, flagged=(), **settings) -> list[str]:
+    pairs, studies, volumes = history_pairs(tmp_path, voxels, labels, flagged)
+    assessed, missing = scoring.predict_pairs(
+        pairs, studies, RuleSettings(source="synthetic", **settings), volumes, reference
+    )
+    assert missing.empty
+    return list(assessed.set_index("current").loc[pairs["current"], "predicted"])
+
+
+def test_maintained_response_is_pr_against_the_baseline(tmp_path):
+    voxels = {"week-002": 3000, "week-010": 900, "week-020": 950, "week-030": 900}  # -70 %, then stable
+    labels = ["PR", "PR", "PR"]
+    assert predicted(tmp_path, voxels, labels, "history") == labels
+    assert predicted(tmp_path, voxels, labels, "previous") == ["PR", "SD", "SD"]
+
+
+def test_cumulative_growth_is_pd_at_the_second_visit(tmp_path):
+    voxels = {"week-002": 2000, "week-010": 2400, "week-020": 2900}  # +20 %, +21 %: +45 % from the nadir
+    assert predicted(tmp_path, voxels, ["SD", "PD"], "history") == ["SD", "PD"]
+    assert predicted(tmp_path, voxels, ["SD", "PD"], "previous") == ["SD", "SD"]
+
+
+def test_growth_from_a_nadir_below_the_previous_scan(tmp_path):
+    # shrinks to a nadir at week-010, grows 25 % (SD), then 15 % more: +44 % from the nadir
+    voxels = {"week-002": 3000, "week-010": 2000, "week-020": 2500, "week-030": 2900}
+    labels = ["SD", "SD", "PD"]
+    assert predicted(tmp_path, voxels, labels, "history") == labels
+    assert predicted(tmp_path, voxels, labels, "previous") == ["SD", "SD", "SD"]
+
+
+def test_noise_after_complete_response_is_not_progression(tmp_path):
+    # 200 voxels = 1.6 cm³, gone at week-020, then 100 voxels (0.8 cm³ < 1 cm³), then 200 (1.6 cm³)
+    voxels = {"week-002": 200, "week-010": 200, "week-020": 0, "week-030": 100, "week-040": 200}
+    labels = ["SD", "CR", "SD", "PD"]
+    assert predicted(tmp_path, voxels, labels, "history", new_lesion=False) == labels
+    assert predicted(tmp_path, voxels, labels, "history", new_lesion=False, min_measurable_mm3=0.0)[2] == "PD"
+
+
+def test_growth_within_12_weeks_is_pseudo_progression(tmp_path):
+    voxels = {"week-002": 2000, "week-008": 4000, "week-020": 2100}
+    labels = ["SD", "SD"]
+    assert predicted(tmp_path, voxels, labels, "history", flagged=("week-008",)) == ["SD", "SD"]
+    as_any = predicted(tmp_path, voxels, labels, "history", flagged=("week-008",), less_than_3_months="as_any")
+    assert as_any == ["PD", "SD"]

@@ -37,7 +37,7 @@ def pairs_for(index: Index, demographics: pd.DataFrame, **options) -> tuple[pd.D
 
 def quirk_pairs(pairs: pd.DataFrame) -> set[tuple[str, str, str, str]]:
     quirky = pairs[pairs["patient"].isin(QUIRK_PATIENTS)]
-    return set(zip(quirky["patient"], quirky["current"], quirky["previous"], quirky["label"]))
+    return set(zip(quirky["patient"], quirky["current"], quirky["reference"], quirky["label"]))
 
 
 def reasons(excluded: pd.DataFrame) -> dict[tuple[str, str], str]:
@@ -86,10 +86,12 @@ def test_bratpro_rule_resets_at_post_op_cr_pr_only(index: Index, demographics: p
         ("Patient-001", "week-030", "week-020", "SD"),  # PR at week-020 does
         ("Patient-002", "week-008", "week-002", "CR"),  # Post-Op/PD resets
         ("Patient-002", "week-015", "week-008", "SD"),
-        ("Patient-002", "week-035", "week-008", "PD"),  # unrated week-030 does not
     }
     no_reference = "no earlier Post-Op/CR/PR study with images (bratpro reference)"
     assert reasons(excluded) == COMMON_EXCLUSIONS | {
+        # its reference would be week-008, across the rating row week-022 that has no folder
+        ("Patient-002", "week-035"): "chain broken by 'week-022' (no study folder for rating row) between the "
+        "reference and this study",
         ("Patient-003", "week-005"): no_reference,
         ("Patient-003", "week-012"): no_reference,
         ("Patient-003", "week-020"): no_reference,

@@ -1,5 +1,6 @@
-# Baseline stage: the rule-based RANO 2.0 response from the enhancing-tumour size change between the
-# segmentations of each pair, scored on the experiments' test folds (its metrics join summary.tsv).
+# Baseline stage: the rule-based RANO 2.0 response from the enhancing-tumour sizes of the segmentations,
+# against the patient's baseline and nadir (rano_rules) and against the previous scan only
+# (rano_rules_previous), scored on the experiments' test folds (both join summary.tsv).
 # Both rules read NIfTI (nibabel, scipy), hence the preprocess environment.
 
 
@@ -7,6 +8,7 @@ rule rano_baseline:
     input:
         pairs=PAIRS,
         studies=STUDIES,
+        volumes=STUDY_VOLUMES,
         folds=FOLDS_JSON,
     output:
         predictions=report(
@@ -16,6 +18,8 @@ rule rano_baseline:
             subcategory="Rule-based RANO",
         ),
         metrics=RANO_RULES_METRICS,
+        predictions_previous=RANO_RULES_PREVIOUS_PREDICTIONS,
+        metrics_previous=RANO_RULES_PREVIOUS_METRICS,
         missing=report(
             MISSING_SEGMENTATION,
             caption="../report/missing_segmentation.rst",
@@ -29,9 +33,11 @@ rule rano_baseline:
     conda:
         "../../envs/preprocess.yaml"
     params:
-        baseline=config["baseline"],
-        # the experiments' bootstrap size, so both CIs of summary.tsv are alike
-        bootstrap=config["training"]["bootstrap"],
+        settings={
+            "baseline": config["baseline"],
+            # the experiments' bootstrap size, so both CIs of summary.tsv are alike
+            "bootstrap": config["training"]["bootstrap"],
+        },
         code=script_code("rano_baseline"),
     script:
         "../scripts/rano_baseline.py"

@@ -41,6 +41,7 @@ IMAGING = f"{DATA_ROOT}/Imaging"
 STUDIES = f"{RESULTS}/index/studies.tsv"
 ORPHANS = f"{RESULTS}/index/orphan_ratings.tsv"
 PAIRS = f"{RESULTS}/index/pairs.tsv"
+STUDY_VOLUMES = f"{RESULTS}/index/study_volumes.tsv"
 EXCLUDED = f"{RESULTS}/index/excluded.tsv"
 FOLDS_JSON = f"{RESULTS}/splits/folds.json"
 PREPROCESSED = f"{RESULTS}/preprocessed"
@@ -51,6 +52,8 @@ METRICS = f"{RESULTS}/metrics"
 SUMMARY = f"{METRICS}/summary.tsv"
 RANO_RULES_METRICS = f"{METRICS}/rano_rules.json"
 RANO_RULES_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_predictions.tsv"
+RANO_RULES_PREVIOUS_METRICS = f"{METRICS}/rano_rules_previous.json"
+RANO_RULES_PREVIOUS_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_previous_predictions.tsv"
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
 EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"
 EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
@@ -103,14 +106,13 @@ def scorable_pairs():
 
 
 def paired_studies():
-    """(patient, study) of every study that is the current or previous study of a scorable pair."""
+    """(patient, study) of every study a scorable pair names: current, reference, previous, baseline, nadir."""
     pairs = scorable_pairs()
+    roles = ["current", "reference", "previous", "baseline", "nadir"]
     studies = pd.concat(
-        [
-            pairs[["patient", "current"]].set_axis(["patient", "study"], axis=1),
-            pairs[["patient", "previous"]].set_axis(["patient", "study"], axis=1),
-        ]
-    ).drop_duplicates()
+        [pairs[["patient", role]].set_axis(["patient", "study"], axis=1) for role in roles]
+    )
+    studies = studies[studies["study"] != ""].drop_duplicates()
     return sorted(studies.itertuples(index=False, name=None))
 
 
@@ -263,7 +265,7 @@ def pretrained_weights(wildcards):
 # ---- evaluate stage ----
 def summary_extra_metrics():
     """Metrics JSONs of other stages (ranoflow.evaluate.experiment_metrics format) that join summary.tsv."""
-    return [RANO_RULES_METRICS]
+    return [RANO_RULES_METRICS, RANO_RULES_PREVIOUS_METRICS]
 
 
 def evaluate_output():
@@ -280,6 +282,8 @@ def baseline_and_report_output():
     return [
         RANO_RULES_PREDICTIONS,
         RANO_RULES_METRICS,
+        RANO_RULES_PREVIOUS_PREDICTIONS,
+        RANO_RULES_PREVIOUS_METRICS,
         f"{RESULTS}/plots/rano_rules/rano_rules.png",
         f"{RESULTS}/report/cohort.html",
         f"{RESULTS}/report/registration_qc.html",

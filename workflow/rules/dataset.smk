@@ -9,6 +9,7 @@ if config["dataset"]["source"] == "synthetic":
             ratings=dataset_file("ratings_csv"),
             completeness=dataset_file("completeness_csv"),
             demographics=dataset_file("demographics_csv"),
+            generator_truth=f"{DATA_ROOT}/generator_truth.tsv",
             imaging=directory(IMAGING),
             template_head=f"{SYNTHETIC_TEMPLATE}/head.nii.gz",
             template_mask=f"{SYNTHETIC_TEMPLATE}/brain_mask.nii.gz",

@@ -22,10 +22,33 @@ rule index:
         "../scripts/index.py"
 
 
+rule study_volumes:
+    input:
+        studies=STUDIES,
+    output:
+        volumes=STUDY_VOLUMES,
+    log:
+        f"{LOGS}/study_volumes/study_volumes.log",
+    benchmark:
+        f"{BENCHMARKS}/study_volumes/study_volumes.tsv"
+    conda:
+        "../../envs/preprocess.yaml"
+    params:
+        # one segmentation choice for the whole workflow: the baseline's
+        settings={
+            "source": config["baseline"]["source"],
+            "volumes": config["baseline"]["volumes"],
+        },
+        code=script_code("study_volumes"),
+    script:
+        "../scripts/study_volumes.py"
+
+
 checkpoint pairs:
     input:
         studies=STUDIES,
         orphans=ORPHANS,
+        volumes=STUDY_VOLUMES,
         demographics=dataset_file("demographics_csv"),
     output:
         pairs=PAIRS,
@@ -36,9 +59,13 @@ checkpoint pairs:
     conda:
         "../../envs/base.yaml"
     params:
-        reference=config["index"]["reference"],
-        modalities=config["index"]["modalities"],
-        exclude_less_than_3_months=config["index"]["exclude_less_than_3_months"],
+        settings={
+            "reference": config["index"]["reference"],
+            "modalities": config["index"]["modalities"],
+            "exclude_less_than_3_months": config["index"]["exclude_less_than_3_months"],
+            "exclude_rationales": config["index"]["exclude_rationales"],
+            "pair_across_gaps": config["index"]["pair_across_gaps"],
+        },
         code=script_code("pairs"),
     script:
         "../scripts/pairs.py"

@@ -1,13 +1,17 @@
-"""Rule-based RANO 2.0 response from two tumour segmentations (enhancing-tumour size change).
+"""Rule-based RANO 2.0 response from tumour segmentations (enhancing-tumour size), two ways.
 
-Volumetric: CR when the enhancing tumour is gone, PR at >= 65 % decrease, PD at >= 40 % increase
-or a new enhancing lesion, SD otherwise. Bidimensional (optional): the same with the sum of
-products of perpendicular axial diameters, PR at >= 50 % decrease and PD at >= 25 % increase.
+History-aware (`assess_history`, RANO's own reference scans): PR/CR against the pair's baseline study, PD
+against its nadir, both from the patient's history (pairs.tsv, study_volumes.tsv). Previous-scan
+(`assess_pair`, the paper's pairing): the same thresholds with the scan just before as the only reference.
+Both: CR when the enhancing tumour is gone, a new enhancing lesion is PD, sizes below RANO's minimum
+measurable size neither respond nor progress (`ranoflow.rano`), and growth within 12 weeks after
+radiotherapy (LessThan3Months) is optionally not PD. Volumetric: PR at >= 65 % decrease, PD at >= 40 %
+increase; bidimensional (sum of perpendicular-diameter products): PR at >= 50 % decrease, PD at >= 25 %.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ranoflow.baseline.measurements import (
     Segmentation,
@@ -15,19 +19,17 @@ from ranoflow.baseline.measurements import (
     count_new_lesions,
     volume_mm3,
 )
+from ranoflow.rano import (
+    BIDIMENSIONAL,
+    CRITERIA,
+    MIN_MEASURABLE_MM3,
+    VOLUMETRIC,
+    Criteria,
+    previous_scan_response,
+    rano_response,
+)
 
-
-@dataclass(frozen=True)
-class Criteria:
-    """Thresholds of one RANO measurement method (fractions of the reference size)."""
-
-    pr_decrease: float
-    pd_increase: float
-
-
-VOLUMETRIC = Criteria(pr_decrease=0.65, pd_increase=0.40)
-BIDIMENSIONAL = Criteria(pr_decrease=0.50, pd_increase=0.25)
-CRITERIA: dict[str, Criteria] = {"volumetric": VOLUMETRIC, "bidimensional": BIDIMENSIONAL}
+__all__ = ["BIDIMENSIONAL", "CRITERIA", "VOLUMETRIC", "Criteria"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class RuleSettings:
     new_lesion_min_volume_mm3: float = 100.0
     min_diameter_mm: float = 10.0
     max_target_lesions: int = 3
+    min_measurable_mm3: float = MIN_MEASURABLE_MM3
+    # pseudo_progression: growth alone is not PD on a study flagged LessThan3Months; as_any: rated as any other
+    less_than_3_months: str = "pseudo_progression"
 
     @classmethod
     def from_config(cls, section: dict) -> RuleSettings:
@@ -60,9 +65,20 @@ class Assessment:
     change: float
     new_lesions: int
     predicted: str
+    size_baseline: float = float("nan")
+    size_nadir: float = float("nan")
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def criteria_for(settings: RuleSettings) -> Criteria:
+    """The thresholds of the settings' method with its minimum measurable size."""
+    if settings.method not in CRITERIA:
+        raise ValueError(f"unknown method {settings.method!r}; known: {sorted(CRITERIA)}")
+    if settings.method == "volumetric":
+        return replace(VOLUMETRIC, min_measurable=settings.min_measurable_mm3)
+    return replace(BIDIMENSIONAL, min_measurable=settings.min_diameter_mm**2)
 
 
 def classify(
@@ -72,20 +88,8 @@ def classify(
     enhancing_gone: bool,
     new_lesion: bool = False,
 ) -> str:
-    """RANO class from a size change; new lesions are PD, a vanished enhancing tumour CR."""
-    if new_lesion:
-        return "PD"
-    if enhancing_gone:
-        return "CR"
-    if size_previous <= 0:
-        return "PD" if size_current > 0 else "SD"
-    change = (size_current - size_previous) / size_previous
-    # A small tolerance keeps exact threshold edges (e.g. 65 % of a voxel count) on the inclusive side.
-    if change <= -criteria.pr_decrease + 1e-9:
-        return "PR"
-    if change >= criteria.pd_increase - 1e-9:
-        return "PD"
-    return "SD"
+    """RANO class from the change against the previous scan; new lesions are PD, a vanished enhancing tumour CR."""
+    return previous_scan_response(size_current, size_previous, criteria, enhancing_gone, new_lesion)
 
 
 def relative_change(size_previous: float, size_current: float) -> float:
@@ -120,7 +124,7 @@ def assess_pair(
     predicted = classify(
         size_previous,
         size_current,
-        CRITERIA[settings.method],
+        criteria_for(settings),
         enhancing_gone=volume_current_mm3 <= settings.cr_max_volume_mm3,
         new_lesion=new_lesions > 0,
     )
@@ -132,4 +136,51 @@ def assess_pair(
         change=relative_change(size_previous, size_current),
         new_lesions=new_lesions,
         predicted=predicted,
+    )
+
+
+def size_of(segmentation: Segmentation, volume: float, settings: RuleSettings) -> float:
+    """The size the method compares: the enhancing volume, or the bidimensional product."""
+    if settings.method == "bidimensional":
+        return bidimensional_product(segmentation, settings.min_diameter_mm, settings.max_target_lesions)
+    return volume
+
+
+def assess_history(
+    previous: Segmentation,
+    current: Segmentation,
+    sizes: dict[str, float],
+    volumes: dict[str, float],
+    settings: RuleSettings,
+    less_than_3_months: bool = False,
+) -> Assessment:
+    """RANO against the patient's history: `sizes`/`volumes` of the roles current, previous, baseline, nadir.
+
+    New lesions are looked for against the previous scan (a lesion already there was new then).
+    """
+    criteria = criteria_for(settings)
+    new_lesions = (
+        count_new_lesions(previous, current, settings.new_lesion_margin_mm, settings.new_lesion_min_volume_mm3)
+        if settings.new_lesion
+        else 0
+    )
+    predicted = rano_response(
+        sizes["current"],
+        sizes["baseline"],
+        sizes["nadir"],
+        criteria,
+        gone=volumes["current"] <= settings.cr_max_volume_mm3,
+        new_lesion=new_lesions > 0,
+        within_12_weeks=less_than_3_months and settings.less_than_3_months == "pseudo_progression",
+    )
+    return Assessment(
+        volume_previous_mm3=volumes["previous"],
+        volume_current_mm3=volumes["current"],
+        size_previous=sizes["previous"],
+        size_current=sizes["current"],
+        change=relative_change(sizes["nadir"], sizes["current"]),
+        new_lesions=new_lesions,
+        predicted=predicted,
+        size_baseline=sizes["baseline"],
+        size_nadir=sizes["nadir"],
     )

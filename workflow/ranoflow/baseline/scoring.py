@@ -1,31 +1,31 @@
-"""Apply the rule-based RANO response to every scorable pair and score it on the experiments' folds."""
+"""Apply the rule-based RANO responses to every scorable pair and score them on the experiments' folds.
+
+Two rows of summary.tsv: `rano_rules` (history-aware: baseline and nadir from the patient's history) and
+`rano_rules_previous` (the previous scan as the only reference), so the table shows what the reference costs.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ranoflow import lumiere
-from ranoflow.baseline.criteria import Assessment, RuleSettings, assess_pair
-from ranoflow.baseline.measurements import load_segmentation, measured_enhancing_volume
+from ranoflow.baseline.criteria import Assessment, RuleSettings, assess_history, size_of
+from ranoflow.baseline.measurements import Segmentation, load_segmentation
 from ranoflow.evaluate.experiment_metrics import summarise_predictions
+from ranoflow.index.volumes import SEGMENTATION_COLUMN, volume_lookup
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
 
-# studies.tsv column holding each source's segmentation (the demo generator writes DeepBraTumIA-like files).
-SEGMENTATION_COLUMN: dict[str, str] = {
-    "deepbratumia": "seg_deepbratumia",
-    "hdglio": "seg_hdglio",
-    "synthetic": "seg_deepbratumia",
-}
 EXPERIMENT = "rano_rules"
+# row name -> the reference the rule reads
+RULES: dict[str, str] = {"rano_rules": "history", "rano_rules_previous": "previous"}
 PAIR_COLUMNS = ["id", "patient", "current", "previous", "label"]
+HISTORY_COLUMNS = ["reference", "baseline", "nadir", "less_than_3_months"]
 ASSESSED_COLUMNS = [*PAIR_COLUMNS, *Assessment.__dataclass_fields__]
 MISSING_COLUMNS = [*PAIR_COLUMNS, "reason"]
 
@@ -45,51 +45,65 @@ def _pair_fields(pair) -> dict[str, str]:
     return {column: getattr(pair, column) for column in PAIR_COLUMNS}
 
 
-def _missing_reason(paths: dict[tuple[str, str], str], patient: str, current: str, previous: str) -> str:
-    missing = [
-        f"{role} study {study} has no segmentation"
-        for role, study in (("previous", previous), ("current", current))
-        if not paths.get((patient, study))
-    ]
-    return "; ".join(missing)
+def _roles(pair, reference: str) -> dict[str, str]:
+    """Study of each role the rule reads; without a baseline the nadir is the baseline too."""
+    if reference == "previous":
+        return {"current": pair.current, "previous": pair.previous, "baseline": pair.previous, "nadir": pair.previous}
+    nadir = getattr(pair, "nadir", "") or ""
+    baseline = getattr(pair, "baseline", "") or nadir
+    return {"current": pair.current, "previous": pair.previous, "baseline": baseline, "nadir": nadir}
+
+
+def _missing_reason(paths: dict[tuple[str, str], str], volumes: dict, patient: str, roles: dict[str, str]) -> str:
+    missing = []
+    for role, study in roles.items():
+        if not study:
+            missing.append(f"no {role} study")
+        elif not paths.get((patient, study)) or (patient, study) not in volumes:
+            missing.append(f"{role} study {study} has no segmentation")
+    return "; ".join(dict.fromkeys(missing))
 
 
 def predict_pairs(
     pairs: pd.DataFrame,
     studies: pd.DataFrame,
     settings: RuleSettings,
-    volumes: str = "mask",
+    volumes: pd.DataFrame,
+    reference: str = "history",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rule-based answer for each pair with both segmentations, and the pairs without them.
+    """Rule-based answer for each pair whose studies all have a segmentation, and the other pairs.
 
-    volumes: 'mask' counts enhancing voxels; 'measured' reads DeepBraTumIA's
-    measured_volumes_in_mm3.json beside the segmentation.
+    volumes: study_volumes.tsv (each study's enhancing volume, measured once); reference: 'history'
+    (baseline and nadir of pairs.tsv) or 'previous' (the previous scan only).
     """
-    if volumes == "measured" and settings.source == "hdglio":
-        raise ValueError("volumes: measured reads DeepBraTumIA's measured_volumes_in_mm3.json; HD-GLIO-AUTO has none")
     paths = segmentation_paths(studies, settings.source)
+    volume_of = volume_lookup(volumes)
 
-    @functools.lru_cache(maxsize=16)
-    def load(path: str):
+    @functools.lru_cache(maxsize=None)
+    def load(path: str) -> Segmentation:
         return load_segmentation(path, settings.source)
 
-    def volume(path: str) -> float | None:
-        if volumes != "measured":
-            return None
-        return measured_enhancing_volume(Path(path).parent / Path(lumiere.DBT_VOLUMES).name)
+    @functools.lru_cache(maxsize=None)
+    def size(patient: str, study: str) -> float:
+        return size_of(load(paths[(patient, study)]), volume_of[(patient, study)], settings)
 
     rows, missing = [], []
     for pair in pairs.sort_values(["patient", "current"]).itertuples(index=False):
-        reason = _missing_reason(paths, pair.patient, pair.current, pair.previous)
+        roles = _roles(pair, reference)
+        reason = _missing_reason(paths, volume_of, pair.patient, roles)
         if reason:
             missing.append({**_pair_fields(pair), "reason": reason})
             continue
-        previous_path, current_path = paths[(pair.patient, pair.previous)], paths[(pair.patient, pair.current)]
-        assessment = assess_pair(
-            load(previous_path), load(current_path), settings, volume(previous_path), volume(current_path)
+        assessment = assess_history(
+            load(paths[(pair.patient, pair.previous)]),
+            load(paths[(pair.patient, pair.current)]),
+            {role: size(pair.patient, study) for role, study in roles.items()},
+            {role: volume_of[(pair.patient, study)] for role, study in roles.items()},
+            settings,
+            less_than_3_months=str(getattr(pair, "less_than_3_months", "0")) == "1",
         )
         rows.append({**_pair_fields(pair), **assessment.as_dict()})
-    log.info("rule-based RANO: %d pairs assessed, %d without segmentation", len(rows), len(missing))
+    log.info("rule-based RANO (%s): %d pairs assessed, %d without segmentation", reference, len(rows), len(missing))
     return pd.DataFrame(rows, columns=ASSESSED_COLUMNS), pd.DataFrame(missing, columns=MISSING_COLUMNS)
 
 
@@ -100,7 +114,8 @@ def scored_predictions(
 
     missing_prediction: class given to pairs without segmentation, or 'exclude' to leave them unscored.
     """
-    merged = pairs[PAIR_COLUMNS].merge(assessed.drop(columns=PAIR_COLUMNS[1:]), on="id", how="left")
+    history = [column for column in HISTORY_COLUMNS if column in pairs.columns]
+    merged = pairs[PAIR_COLUMNS + history].merge(assessed.drop(columns=PAIR_COLUMNS[1:]), on="id", how="left")
     merged["new_lesions"] = merged["new_lesions"].astype("Int64")
     merged["segmentation"] = np.where(merged["predicted"].isna(), "missing", "ok")
     if missing_prediction != "exclude":
@@ -113,7 +128,12 @@ def scored_predictions(
 
 
 def score(
-    predictions: pd.DataFrame, folds: dict, settings: RuleSettings, missing_prediction: str, bootstrap: int = 1000
+    predictions: pd.DataFrame,
+    folds: dict,
+    settings: RuleSettings,
+    missing_prediction: str,
+    bootstrap: int = 1000,
+    experiment: str = EXPERIMENT,
 ) -> dict:
     """results/metrics/rano_rules.json: the experiments' metrics schema (ranoflow.evaluate.experiment_metrics) on the same test folds."""
     scored = predictions.dropna(subset=["predicted"])
@@ -122,7 +142,8 @@ def score(
         "ablation": "baseline",
         "protocol": folds.get("protocol"),
         "leaky": False,  # nothing is fitted, so no test pair can leak into it
-        "architecture": f"rule-based RANO 2.0 ({settings.method})",
+        "architecture": f"rule-based RANO 2.0 ({settings.method}, reference: "
+        f"{'baseline and nadir' if RULES.get(experiment) == 'history' else 'previous scan'})",
         "modalities": "",
         "input": f"{settings.source} segmentation",
         "pretraining": "",
@@ -130,7 +151,7 @@ def score(
         "settings": {**asdict(settings), "missing_prediction": missing_prediction},
         "n_missing_segmentation": int((predictions["segmentation"] == "missing").sum()),
     }
-    doc = summarise_predictions(EXPERIMENT, {k: v for k, v in frames.items() if len(v)}, info, bootstrap)
+    doc = summarise_predictions(experiment, {k: v for k, v in frames.items() if len(v)}, info, bootstrap)
     missing = predictions.loc[predictions["segmentation"] == "missing", "id"]
     test = {int(entry["fold"]): entry["test"] for entry in folds["folds"]}
     for entry in doc["folds"]:

@@ -1,15 +1,25 @@
-"""Disease course of a synthetic patient: rating sequence, tumour volumes consistent with it, head poses.
+"""Disease course of a synthetic patient: an enhancing-volume history, rated the way RANO 2.0 rates it.
 
-The rating of each follow-up is drawn first (from the ratings feasible for the current tumour), then the
-tumour is changed by a clear amount on the right side of the RANO 2.0 volumetric thresholds on the
-enhancing volume: CR = enhancing tumour gone; PR = 75-88 % decrease (threshold 65 %); PD = 100-200 %
-increase (threshold 40 %) or a new lesion; SD = within 10 %. Studies whose CSV rating is unusable
-(`None`, empty, no row) change like SD; `Post-Op/PD` changes like PD.
+Each patient is operated on (Pre-Op, Post-Op study: the baseline, with or without a residual tumour), then
+followed up every 8-16 weeks. Each follow-up's tumour comes from one step of the course - response, partial
+shrinkage, stable phase, slow or fast growth, a new lesion, disappearance, regrowth after disappearance - and
+its rating is derived from the history by `ranoflow.rano`: PR/CR against the baseline, PD against the nadir
+(the smallest tumour since baseline), with the volumetric thresholds and the minimum measurable size. So a
+maintained response is PR at every visit, two slow growth steps make a PD at the second, and growth from a
+nadir below the previous scan's size is PD although the previous scan alone says SD. Some patients have a
+first follow-up within 12 weeks after radiotherapy (flagged LessThan3Months) showing pseudo-progression:
+enhancement grows, which RANO does not call PD there.
+
+The step of each follow-up is chosen among candidate steps by the rating it gives (steering the dataset's
+class shares) and never puts a volume ratio near a threshold (PR, PD, the nadir comparison, the measurable
+size), so the rendered segmentations give the same ratings and the same nadir. Studies whose CSV rating is
+unusable (`None`, empty, no row) keep the tumour unchanged; `Post-Op/PD` (a re-operation after progression)
+grows like PD and becomes the new baseline.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,19 +27,36 @@ from scipy.spatial.transform import Rotation
 
 from ranoflow import lumiere
 from ranoflow.dataset.phantom import CSF_RHO, HEAD_AXES, Head, Lesion, Pose, Tumour
-from ranoflow.vocabulary import MODALITIES
+from ranoflow.rano import MIN_MEASURABLE_MM3, VOLUMETRIC, rano_response
+from ranoflow.vocabulary import CLASSES, MODALITIES
 
-# Change factors of the enhancing volume, each far from the RANO thresholds (0.35 and 1.40).
-PR_FACTOR, SD_FACTOR, PD_FACTOR = (0.12, 0.25), (0.90, 1.10), (2.0, 3.0)
-PD_GROWTH_WITH_NEW_LESION = (1.45, 1.7)
-PR_MIN_MM3 = 14e3  # below this a 90 % decrease would leave a residue too small to see at 5 mm
-PD_SCALE_MAX_MM3 = 22e3  # above this PD adds a new lesion (and grows the others by PD_GROWTH_...)
-PD_MAX_MM3 = 35e3  # above this PD is drawn no more (keeps lesions inside the brain); if forced: new lesion only
-WEIGHTS = {"CR": 0.12, "PR": 0.32, "SD": 0.24, "PD": 0.32}
-WEIGHTS_AFTER_CR = {"CR": 0.3, "PD": 0.7}
-# Shares the whole dataset is steered towards (a class behind its share is drawn more often), so that
-# even a small demo has every class in every fold; PD most common, as in LUMIERE.
-TARGET_SHARES = {"CR": 0.16, "PR": 0.22, "SD": 0.27, "PD": 0.35}
+MIN_LESION_MM3 = 400.0  # smallest lesion (a smaller one would hardly show at the demo's voxel sizes)
+MIN_TUMOUR_MM3 = 1.5 * MIN_MEASURABLE_MM3  # a tumour, when present, is clearly measurable
+MAX_TUMOUR_MM3 = 35e3  # keeps the lesions inside the brain
+MAX_LESIONS = 3
+# Bands no planned ratio falls into (rendered segmentations measure volumes within a few per cent).
+PR_BAND = (0.29, 0.42)  # current / baseline, around 1 - 0.65
+PD_BAND = (1.27, 1.55)  # current / nadir, around 1 + 0.40
+NADIR_BAND = (0.88, 1.12)  # current / nadir: a study is clearly smaller than the nadir, or not
+# Steps of the course: draw weight and factor range of the enhancing volume (None: see `step`).
+STEPS: dict[str, tuple[float, tuple[float, float] | None]] = {
+    "respond": (1.0, (0.10, 0.28)),
+    "shrink": (1.0, (0.50, 0.85)),
+    "stable": (2.0, (0.85, 1.15)),
+    "slow_growth": (2.0, (1.12, 1.30)),
+    "fast_growth": (1.0, (1.60, 2.60)),
+    "new_lesion": (0.6, None),
+    "vanish": (0.5, None),
+}
+STEPS_WITHOUT_TUMOUR: dict[str, float] = {"stay": 2.0, "regrow": 1.0, "new_lesion": 0.6}
+CANDIDATES = 24  # candidate steps drawn per follow-up
+PSEUDO_PROGRESSION = (1.7, 2.4)  # enhancement growth within 12 weeks after radiotherapy
+PSEUDO_PROGRESSION_SHARE = 0.15  # patients with an early first follow-up, besides the quirk's
+NEW_LESION_MM3 = (5e3, 10e3)
+REGROWTH_MM3 = (2e3, 5e3)
+# Shares the whole dataset is steered towards (a class behind its share is drawn more often): PD the
+# largest class, as in LUMIERE, and every class frequent enough for each fold of a small demo.
+TARGET_SHARES = {"CR": 0.14, "PR": 0.20, "SD": 0.26, "PD": 0.40}
 GAIN = (600.0, 1600.0)
 
 # CSV quirks of the released data; each is given to some patients when `quirks` is on.
@@ -40,22 +67,24 @@ QUIRKS = (
     "empty_rating",  # ""
     "post_op_pd",  # "Post-Op/PD"
     "less_than_3_months",  # LessThan3Months = x on the first follow-up, a few weeks after surgery
-    "rationale_3_months",  # rationale mentions "3 months"
+    "rationale_3_months",  # rationale mentions "less than 3 months"
     "orphan_rating",  # rating row for a study folder that does not exist
     "unrated_folder",  # study folder with no rating row
     "missing_modality",  # one modality file absent (completeness has no x)
 )
 # Quirks that replace a follow-up's rating text (one per follow-up).
 RATING_QUIRKS = {"none_rating": "None", "empty_rating": "", "post_op_pd": "Post-Op/PD", "unrated_folder": None}
+NOT_A_TIMEPOINT = "Not a timepoint for RANO measurement"
+EARLY_RATIONALE = "within 3 months after end of radiotherapy"
 
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """One study: name, truth of the change from the previous study, what the CSVs say, tumour and pose."""
+    """One study: name, RANO truth, what the CSVs say, tumour and pose."""
 
     name: str
     week: int
-    change: str  # Pre-Op, Post-Op, CR, PR, SD or PD: the tumour change from the previous study
+    change: str  # Pre-Op, Post-Op or the RANO rating the history gives (CR, PR, SD, PD)
     rating: str | None  # rating text as written in the CSV; None: no rating row
     rationale: str
     less_than_3_months: bool
@@ -63,6 +92,10 @@ class StudyPlan:
     tumour: Tumour
     poses: tuple[Pose, ...]  # head pose per modality (MODALITIES order); CT1's is the study's
     gains: tuple[float, ...]  # scanner gain per modality (MODALITIES order)
+    baseline: str = ""  # follow-ups: the baseline study the rating compares responses with
+    nadir: str = ""  # follow-ups: the smallest-tumour study since baseline, which progression is judged against
+    new_lesion: bool = False
+    pseudo_progression: bool = False
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -169,46 +202,117 @@ def new_lesion_centre(rng: np.random.Generator, tumour: Tumour) -> np.ndarray:
     return best
 
 
-def feasible_weights(enhancing: float) -> dict[str, float]:
-    """Ratings that can follow a tumour with this enhancing volume, with their draw weights."""
-    if enhancing <= 0:
-        return WEIGHTS_AFTER_CR
-    weights = dict(WEIGHTS)
-    if enhancing < PR_MIN_MM3:
-        del weights["PR"]
-    if enhancing > PD_MAX_MM3:
-        del weights["PD"]
-    return weights
+@dataclass(frozen=True)
+class History:
+    """Baseline and nadir (study, enhancing volume) of the follow-ups to come."""
+
+    baseline: str
+    baseline_mm3: float
+    nadir: str
+    nadir_mm3: float
+
+    @classmethod
+    def start(cls, study: str, volume: float) -> History:
+        return cls(study, volume, study, volume)
+
+    def after(self, study: str, volume: float) -> History:
+        """The history once `study` is measured; on a tie the later study is the nadir."""
+        if volume <= self.nadir_mm3:
+            return replace(self, nadir=study, nadir_mm3=volume)
+        return self
 
 
-def draw_change(rng: np.random.Generator, enhancing: float, drawn: Counter[str]) -> str:
-    """A feasible rating; `drawn` (ratings drawn so far in the dataset) is updated."""
-    weights = feasible_weights(enhancing)
-    total = sum(drawn.values())
-    names = list(weights)
-    deficit = np.array([TARGET_SHARES[n] * total - drawn[n] for n in names])
-    p = np.array([weights[n] for n in names]) * 2.0 ** np.clip(deficit, -3.0, 3.0)
-    change = str(rng.choice(names, p=p / p.sum()))
-    drawn[change] += 1
-    return change
-
-
-def apply_change(rng: np.random.Generator, tumour: Tumour, change: str) -> Tumour:
-    """The next study's tumour for a RANO change (see the module docstring for the amounts)."""
-    if change == "CR":
+def step(rng: np.random.Generator, tumour: Tumour, kind: str) -> Tumour | None:
+    """The next study's tumour after one step of the course; None when the step cannot apply."""
+    if kind == "stay":
+        return tumour
+    if kind == "vanish":
         return replace(tumour, lesions=())
-    if change == "PR":
-        return scaled(tumour, rng.uniform(*PR_FACTOR))
-    if change == "SD":
-        return scaled(tumour, rng.uniform(*SD_FACTOR))
-    if change != "PD":
-        raise ValueError(f"not a response: {change}")
-    if 0 < tumour.enhancing <= PD_SCALE_MAX_MM3:
-        return scaled(tumour, rng.uniform(*PD_FACTOR))
-    growth = rng.uniform(*PD_GROWTH_WITH_NEW_LESION) if tumour.enhancing <= PD_MAX_MM3 else 1.0
-    grown = scaled(tumour, growth)
-    lesion = make_lesion(rng, new_lesion_centre(rng, tumour), rng.uniform(6e3, 12e3), (0.1, 0.3))
-    return replace(grown, lesions=(*grown.lesions, lesion))
+    if kind == "new_lesion":
+        if len(tumour.lesions) >= MAX_LESIONS:
+            return None
+        lesion = make_lesion(rng, new_lesion_centre(rng, tumour), rng.uniform(*NEW_LESION_MM3), (0.1, 0.3))
+        return replace(tumour, lesions=(*tumour.lesions, lesion))
+    if kind == "regrow":  # a nodule at the resection cavity's margin, or deep in the brain without one
+        centre = cavity_margin(rng, tumour) if tumour.cavity is not None else new_lesion_centre(rng, tumour)
+        return replace(tumour, lesions=(make_lesion(rng, centre, rng.uniform(*REGROWTH_MM3), (0.1, 0.3)),))
+    factors = STEPS[kind][1]
+    assert factors is not None
+    return scaled(tumour, rng.uniform(*factors))
+
+
+def cavity_margin(rng: np.random.Generator, tumour: Tumour) -> np.ndarray:
+    """A point on the resection cavity's wall, towards the brain's centre."""
+    assert tumour.cavity is not None
+    centre, radius = np.asarray(tumour.cavity[0]), tumour.cavity[1]
+    inward = -centre / np.linalg.norm(centre) + rng.normal(0.0, 0.3, 3)
+    return centre + inward / np.linalg.norm(inward) * radius
+
+
+def plausible(tumour: Tumour, history: History) -> bool:
+    """Inside the size limits, and no volume ratio near a RANO threshold or the nadir."""
+    volume = tumour.enhancing
+    if volume == 0:
+        return True
+    if volume < MIN_TUMOUR_MM3 or volume > MAX_TUMOUR_MM3:
+        return False
+    if min(lesion.enhancing for lesion in tumour.lesions) < MIN_LESION_MM3:
+        return False
+    if history.baseline_mm3 > 0 and PR_BAND[0] < volume / history.baseline_mm3 < PR_BAND[1]:
+        return False
+    if history.nadir_mm3 > 0:
+        ratio = volume / history.nadir_mm3
+        return not (PD_BAND[0] < ratio < PD_BAND[1] or NADIR_BAND[0] < ratio < NADIR_BAND[1])
+    return True
+
+
+def rate(before: Tumour, after: Tumour, history: History, early: bool) -> tuple[str, bool]:
+    """(RANO rating, new lesion) of a follow-up whose tumour went from `before` to `after`."""
+    new_lesion = len(after.lesions) > len(before.lesions)
+    rating = rano_response(
+        after.enhancing, history.baseline_mm3, history.nadir_mm3, VOLUMETRIC,
+        new_lesion=new_lesion, within_12_weeks=early,
+    )  # fmt: skip
+    return rating, new_lesion
+
+
+def step_kinds(tumour: Tumour, early: bool) -> dict[str, float]:
+    """Steps that can follow this tumour, with their draw weights; within 12 weeks after radiotherapy no
+    lesion appears (enhancement there is treatment-related)."""
+    kinds = STEPS_WITHOUT_TUMOUR if not tumour.lesions else {kind: weight for kind, (weight, _) in STEPS.items()}
+    return {kind: weight for kind, weight in kinds.items() if not (early and kind in ("new_lesion", "regrow"))}
+
+
+def steered_step(
+    rng: np.random.Generator, tumour: Tumour, history: History, early: bool, drawn: Counter[str]
+) -> Tumour:
+    """A plausible next tumour whose rating keeps the dataset near TARGET_SHARES; `drawn` is updated."""
+    kinds = step_kinds(tumour, early)
+    names, weights = list(kinds), np.array(list(kinds.values()))
+    options: dict[str, list[Tumour]] = defaultdict(list)
+    for _ in range(CANDIDATES):
+        after = step(rng, tumour, str(rng.choice(names, p=weights / weights.sum())))
+        if after is not None and plausible(after, history):
+            options[rate(tumour, after, history, early)[0]].append(after)
+    if not options:  # an unchanged tumour is always measured the same, so it is never ambiguous
+        options[rate(tumour, tumour, history, early)[0]].append(tumour)
+    ratings = sorted(options, key=CLASSES.index)
+    total = sum(drawn.values())
+    deficit = np.array([TARGET_SHARES[r] * total - drawn[r] for r in ratings])
+    p = np.array([TARGET_SHARES[r] for r in ratings]) * 2.0 ** np.clip(deficit, -3.0, 3.0)
+    rating = str(rng.choice(ratings, p=p / p.sum()))
+    drawn[rating] += 1
+    candidates = options[rating]
+    return candidates[int(rng.integers(len(candidates)))]
+
+
+def pseudo_progression(rng: np.random.Generator, tumour: Tumour, history: History) -> Tumour:
+    """Treatment-related growth of the enhancing residual (capped at the size limit)."""
+    for _ in range(CANDIDATES):
+        after = scaled(tumour, rng.uniform(*PSEUDO_PROGRESSION))
+        if plausible(after, history):
+            return after
+    return tumour
 
 
 def initial_tumours(rng: np.random.Generator) -> tuple[Tumour, Tumour]:
@@ -224,13 +328,13 @@ def initial_tumours(rng: np.random.Generator) -> tuple[Tumour, Tumour]:
     return preop, Tumour(lesions=lesions, cavity=(tuple(float(c) for c in site), float(radius)))
 
 
-def rationale(rng: np.random.Generator, change: str, before: Tumour, after: Tumour) -> str:
+def rationale(rng: np.random.Generator, change: str, new_lesion: bool) -> str:
     """A rationale in the released file's shorthand (L: lesion)."""
-    if change == "PD" and len(after.lesions) > len(before.lesions):
+    if change == "PD" and new_lesion:
         return "new L"
     choices = {
         "CR": ("no enhancing L", "enhancing L disappeared"),
-        "PR": ("L decreased", "enhancing L clearly smaller"),
+        "PR": ("L decreased", "enhancing L clearly smaller than at baseline"),
         "SD": ("", "no relevant change"),
         "PD": ("L increased", "T2-Progr. and L increased"),
     }[change]
@@ -243,6 +347,11 @@ def rating_quirk_slots(n_follow: int, quirks: set[str]) -> dict[int, str]:
     return dict(zip(free, (q for q in RATING_QUIRKS if q in quirks)))
 
 
+def referenced(studies: list[StudyPlan]) -> set[str]:
+    """Studies some follow-up takes as its baseline or nadir."""
+    return {name for s in studies for name in (s.baseline, s.nadir) if name}
+
+
 def plan_patient(
     number: int,
     rng: np.random.Generator,
@@ -251,31 +360,22 @@ def plan_patient(
     limits: PoseLimits,
     drawn: Counter[str],
 ) -> PatientPlan:
-    """Ratings, tumours, weeks, poses and CSV quirks of one patient; `drawn`: see `draw_change`."""
+    """Course, ratings, weeks, poses and CSV quirks of one patient; `drawn`: see `steered_step`."""
     scale = float(rng.uniform(0.94, 1.06))
     head = Head(
         gyri_phase=tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3)), ventricles=float(rng.uniform(0.8, 1.3))
     )
     n_follow = n_studies - 2
     rating_quirks = rating_quirk_slots(n_follow, quirks)
-    missing_at = int(rng.integers(n_follow)) if "missing_modality" in quirks else -1
-    missing = (str(rng.choice(MODALITIES)),)
 
-    def study(
-        name: str,
-        week: int,
-        change: str,
-        rating: str | None,
-        why: str,
-        tumour: Tumour,
-        early: bool = False,
-        missing: tuple[str, ...] = (),
-    ) -> StudyPlan:
+    def study(name: str, week: int, change: str, rating: str | None, why: str, tumour: Tumour, **truth) -> StudyPlan:
         poses = study_poses(rng, scale, limits)
         gains = tuple(float(g) for g in rng.uniform(*GAIN, len(MODALITIES)))
-        return StudyPlan(name, week, change, rating, why, early, missing, tumour, poses, gains)
+        early = truth.pop("early", False)
+        return StudyPlan(name, week, change, rating, why, early, (), tumour, poses, gains, **truth)
 
     preop, postop = initial_tumours(rng)
+    early_patient = "less_than_3_months" in quirks or rng.uniform() < PSEUDO_PROGRESSION_SHARE
     same_week = "same_week" in quirks
     week = 0 if same_week else int(rng.integers(1, 4))
     names = (lumiere.study_name(0, 1), lumiere.study_name(0, 2)) if same_week else (
@@ -288,30 +388,42 @@ def plan_patient(
             "PRET" if postop.lesions else "CRET", postop,
         ),  # fmt: skip
     ]
-    tumour = postop
+    tumour, history = postop, History.start(names[1], postop.enhancing)
     for i in range(n_follow):
         quirk = rating_quirks.get(i)
-        if quirk is None:
-            change = draw_change(rng, tumour.enhancing, drawn)
-        else:  # unusable ratings keep the tumour stable; Post-Op/PD is a progression
-            change = "PD" if quirk == "post_op_pd" else "SD"
-        before, tumour = tumour, apply_change(rng, tumour, change)
-        early = i == 0 and "less_than_3_months" in quirks
+        early = i == 0 and early_patient
         week += int(rng.integers(4, 10)) if early else int(rng.integers(8, 17))
-        why = rationale(rng, change, before, tumour) if quirk is None else ""
-        if quirk == "none_rating":
-            why = "Not a timepoint for RANO measurement"
+        name = lumiere.study_name(week)
+        before = tumour
+        if quirk in ("none_rating", "empty_rating", "unrated_folder"):
+            tumour = before  # not a RANO timepoint: nothing changes
+        elif quirk == "post_op_pd":  # progression, re-operated: the study is the new baseline
+            tumour = pseudo_progression(rng, before, history) if before.lesions else step(rng, before, "regrow")
+        elif early and before.lesions:
+            tumour = pseudo_progression(rng, before, history)
+        else:
+            tumour = steered_step(rng, before, history, early, drawn)
+        change, new_lesion = rate(before, tumour, history, early)
+        why = rationale(rng, change, new_lesion)
+        if quirk is not None:
+            why = NOT_A_TIMEPOINT if quirk == "none_rating" else ""
         if early:
-            why = "within 3 months after end of radiotherapy"
+            why = EARLY_RATIONALE
         elif i == 0 and "rationale_3_months" in quirks:
-            why = f"{why}; < 3 months after radiotherapy".lstrip("; ")
+            why = f"{why}; less than 3 months after radiotherapy".lstrip("; ")
         rating = change if quirk is None else RATING_QUIRKS[quirk]
         studies.append(
             study(
-                lumiere.study_name(week), week, change, rating, why, tumour,
-                early=early, missing=missing if i == missing_at else (),
+                name, week, change, rating, why, tumour, early=early, baseline=history.baseline,
+                nadir=history.nadir, new_lesion=new_lesion, pseudo_progression=early and bool(before.lesions),
             )  # fmt: skip
         )
+        history = History.start(name, tumour.enhancing) if quirk == "post_op_pd" else history.after(name, tumour.enhancing)
+    if "missing_modality" in quirks:  # on a follow-up no later rating depends on (it has no segmentation)
+        free = [k for k in range(2, len(studies)) if studies[k].name not in referenced(studies)]
+        if free:
+            k = free[int(rng.integers(len(free)))]
+            studies[k] = replace(studies[k], missing=(str(rng.choice(MODALITIES)),))
     orphans: tuple[tuple[str, str, str], ...] = ()
     if "orphan_rating" in quirks:
         orphans = ((lumiere.study_name(week + int(rng.integers(8, 17))), "SD", "no relevant change"),)
@@ -322,6 +434,20 @@ def plan_patient(
         orphan_ratings=orphans,
         demographics=demographics(rng, week),
     )
+
+
+def reference_effects(plans: list[PatientPlan]) -> Counter[str]:
+    """How often the previous scan alone would rate a rated follow-up differently from RANO's history."""
+    effects: Counter[str] = Counter()
+    for plan in plans:
+        for before, study in zip(plan.studies[1:], plan.studies[2:]):
+            if study.change not in CLASSES:
+                continue
+            previous = before.tumour.enhancing
+            alone = rano_response(study.tumour.enhancing, previous, previous, VOLUMETRIC, new_lesion=study.new_lesion)
+            if alone != study.change:
+                effects[f"{study.change} by history, {alone} against the previous scan"] += 1
+    return effects
 
 
 def demographics(rng: np.random.Generator, last_week: int) -> dict[str, str]:

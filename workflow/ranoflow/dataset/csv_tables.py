@@ -42,6 +42,28 @@ def demographics_table(plans: Sequence[PatientPlan]) -> pd.DataFrame:
     )
 
 
+TRUTH_COLUMNS = [
+    "patient", "study", "week", "rating", "csv_rating", "enhancing_mm3", "n_lesions", "new_lesion",
+    "less_than_3_months", "pseudo_progression", "baseline", "nadir",
+]  # fmt: skip
+
+
+def truth_table(plans: Sequence[PatientPlan]) -> pd.DataFrame:
+    """The generator's truth, one row per study folder: the RANO rating its course gives (Pre-Op and
+    Post-Op for the first two), the planned enhancing volume, and the baseline and nadir study of each
+    follow-up (empty for the first two)."""
+    rows = [
+        [
+            plan.patient, s.name, s.week, s.change, "" if s.rating is None else s.rating,
+            round(s.tumour.enhancing, 1), len(s.tumour.lesions), int(s.new_lesion), int(s.less_than_3_months),
+            int(s.pseudo_progression), s.baseline, s.nadir,
+        ]  # fmt: skip
+        for plan in plans
+        for s in plan.studies
+    ]
+    return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
+
+
 def write_tables(plans: Sequence[PatientPlan], ratings: Path, completeness: Path, demographics: Path) -> None:
     """Write the three CSV files (comma-separated, headers quoted where they hold commas)."""
     for table, path in (

@@ -3,7 +3,8 @@
 Written under `root`: `Imaging/Patient-NNN/week-WWW[-k]/{CT1,T1,T2,FLAIR}.nii.gz` (native scanner grids:
 CT1 isotropic, T1/T2/FLAIR thick slices; each study in its own head pose and scanner gain), per complete
 study the DeepBraTumIA outputs (atlas space = the template's canonical space; native = CT1 grid) and the
-HD-GLIO-AUTO outputs, and the three CSV files. Outside the tree: the whole-head template with its brain
+HD-GLIO-AUTO outputs, the three CSV files, and beside them the generator's truth (`generator_truth.tsv`:
+each study's RANO rating, planned enhancing volume, baseline and nadir study). Outside the tree: the whole-head template with its brain
 mask, and per study the true brain mask and tumour labels on the CT1 grid.
 """
 
@@ -23,8 +24,15 @@ import numpy as np
 
 from ranoflow import lumiere
 from ranoflow.dataset import phantom
-from ranoflow.dataset.course import PatientPlan, PoseLimits, StudyPlan, plan_patient, quirks_by_patient
-from ranoflow.dataset.csv_tables import write_tables
+from ranoflow.dataset.course import (
+    PatientPlan,
+    PoseLimits,
+    StudyPlan,
+    plan_patient,
+    quirks_by_patient,
+    reference_effects,
+)
+from ranoflow.dataset.csv_tables import truth_table, write_tables
 from ranoflow.vocabulary import MODALITIES
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 NATIVE_FOV_MM = (228.0, 256.0, 240.0)  # covers the largest head in any pose
 TEMPLATE_FOV_MM = (168.0, 204.0, 180.0)  # covers the un-posed head
 ATLAS_SIGNAL = 1000.0
+GENERATOR_TRUTH = "generator_truth.tsv"  # beside the CSV files, outside Imaging/
 
 
 @dataclass(frozen=True)
@@ -189,6 +198,7 @@ def generate_dataset(
     write_tables(
         plans, root / lumiere.RATINGS_CSV, root / lumiere.COMPLETENESS_CSV, root / lumiere.DEMOGRAPHICS_CSV
     )
+    truth_table(plans).to_csv(root / GENERATOR_TRUTH, sep="\t", index=False)
     write_template(config, template_dir / "head.nii.gz", template_dir / "brain_mask.nii.gz")
     if threads > 1:
         with ProcessPoolExecutor(max_workers=threads) as pool:
@@ -200,6 +210,7 @@ def generate_dataset(
         "patients": len(done),
         "studies": sum(len(plan.studies) for plan in plans),
         "changes": dict(sorted(changes.items())),
+        "reference_effects": dict(sorted(reference_effects(plans).items())),
         "seconds": round(time.perf_counter() - start, 2),
     }
     log.info("synthetic dataset under %s: %s", root, summary)

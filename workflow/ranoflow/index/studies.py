@@ -183,6 +183,19 @@ def scan_studies(root: str | Path, modalities: Iterable[str], anomalies: Counter
     return studies.reset_index(drop=True)
 
 
+def unparseable_folders(root: str | Path) -> pd.DataFrame:
+    """(patient, study, reason) of every folder of a patient that is not named like a study ('Week-009',
+    'week-009 '): the pairs rule places it by its week where it can and does not pair across it."""
+    imaging = Path(root) / IMAGING_DIR
+    rows = [
+        {"patient": patient.name, "study": folder.name, "reason": "study folder with unparseable name"}
+        for patient in sorted(p for p in imaging.iterdir() if p.is_dir() and PATIENT_PATTERN.match(p.name))
+        for folder in sorted(p for p in patient.iterdir() if p.is_dir())
+        if study_sort_key(folder.name) is None
+    ]
+    return pd.DataFrame(rows, columns=EXCLUDED_COLUMNS)
+
+
 def read_ratings(path: str | Path, anomalies: Counter[str]) -> pd.DataFrame:
     """Rating rows (patient, study, rating, less_than_3_months, rationale), normalised, one per study."""
     ratings = read_table(path, RATINGS_COLUMNS, anomalies)
@@ -242,7 +255,8 @@ def build_index(
     completeness_csv: str | Path,
     modalities: Iterable[str] = MODALITIES,
 ) -> Index:
-    """studies.tsv rows (study folders joined with their rating row) and the unusable rating rows."""
+    """studies.tsv rows (study folders joined with their rating row), and the unusable rating rows and
+    study folders (orphans: each with its reason)."""
     anomalies: Counter[str] = Counter()
     studies = scan_studies(root, modalities, anomalies)
     ratings = read_ratings(ratings_csv, anomalies)
@@ -261,8 +275,9 @@ def build_index(
             ],
         },
         columns=EXCLUDED_COLUMNS,
-    ).reset_index(drop=True)
+    )
     anomalies.update(orphans["reason"])
+    orphans = pd.concat([orphans, unparseable_folders(root)], ignore_index=True)  # counted by scan_studies
 
     studies = merged[merged["_merge"] != "right_only"].drop(columns="_merge")
     no_rating_row = studies["rating"].isna()
