@@ -12,11 +12,17 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import ndimage
 
 from ranoflow import lumiere
-from ranoflow.dataset.generator import SyntheticConfig, generate_dataset, plan_dataset
+from ranoflow.dataset.course import reference_effects
+from ranoflow.dataset.generator import GENERATOR_TRUTH, SyntheticConfig, generate_dataset, plan_dataset
+from ranoflow.index.demographics import read_demographics
+from ranoflow.index.pairs import build_pairs
+from ranoflow.index.studies import build_index
+from ranoflow.index.volumes import study_volumes, volume_lookup
 from ranoflow.vocabulary import CLASSES, MODALITIES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,31 +143,44 @@ def enhancing(folder: Path) -> tuple[float, int]:
     return volumes["Enhancing_Core"], ndimage.label(tumour)[1]
 
 
-def test_tumour_change_follows_rating(dataset):
-    """RANO 2.0 volumetric: CR gone, PR >= 65 % decrease, PD >= 40 % increase or new lesion, else SD."""
-    root = dataset / "LUMIERE"
-    _, ratings = read_csv(root / lumiere.RATINGS_CSV)
+def test_ratings_follow_from_the_volumes_by_rano(dataset):
+    """RANO 2.0 volumetric on the generator's truth: PD >= +40 % from the nadir (to >= 1 cm³) or a new lesion,
+    CR no enhancing tumour, PR <= -65 % from a measurable baseline, else SD; growth within 12 weeks is not PD."""
+    truth = pd.read_csv(dataset / "LUMIERE" / GENERATOR_TRUTH, sep="\t", keep_default_na=False)
+    volume = dict(zip(zip(truth["patient"], truth["study"]), truth["enhancing_mm3"]))
     checked = Counter()
-    for patient, studies in study_folders(dataset).items():
-        rating = {row["Date"]: row[lumiere.RATING_COLUMN].strip() for row in ratings if row["Patient"] == patient}
-        for previous, current in zip(studies, studies[1:]):
-            label = rating.get(current)
-            before, after = (lumiere.study_dir(root, patient, s) for s in (previous, current))
-            if label not in CLASSES or not (before / lumiere.DBT_VOLUMES).exists():
-                continue
-            if not (after / lumiere.DBT_VOLUMES).exists():
-                continue
-            (v0, n0), (v1, n1) = enhancing(before), enhancing(after)
-            if label == "CR":
-                assert v1 == 0, (patient, current)
-            elif label == "PR":
-                assert v0 > 0 and v1 > 0 and v1 <= 0.35 * v0, (patient, current, v0, v1)
-            elif label == "PD":
-                assert v1 >= 1.4 * v0 or n1 > n0, (patient, current, v0, v1)
-            else:
-                assert (v0 == v1 == 0) or 0.65 * v0 < v1 < 1.4 * v0, (patient, current, v0, v1)
-            checked[label] += 1
-    assert sum(checked.values()) >= 8, checked
+    for row in truth[truth["rating"].isin(CLASSES)].itertuples():
+        v, base, nadir = row.enhancing_mm3, volume[(row.patient, row.baseline)], volume[(row.patient, row.nadir)]
+        if row.new_lesion or (not row.less_than_3_months and v >= 1000 and v >= 1.4 * nadir):
+            expected = "PD"
+        elif v == 0:
+            expected = "CR"
+        elif base >= 1000 and v <= 0.35 * base:
+            expected = "PR"
+        else:
+            expected = "SD"
+        assert row.rating == expected, row
+        checked[row.rating] += 1
+    assert set(checked) == set(CLASSES), checked
+
+
+def test_nadir_rule_picks_the_generators_nadir(dataset):
+    root = dataset / "LUMIERE"
+    index = build_index(root, root / lumiere.RATINGS_CSV, root / lumiere.COMPLETENESS_CSV)
+    volumes = volume_lookup(study_volumes(index.studies, "synthetic"))
+    pairs, _ = build_pairs(index.studies, index.orphans, read_demographics(root / lumiere.DEMOGRAPHICS_CSV),
+                           reference="nadir", volumes=volumes)
+    truth = pd.read_csv(root / GENERATOR_TRUTH, sep="\t", keep_default_na=False).set_index(["patient", "study"])
+    expected = [truth.loc[(p, c), ["baseline", "nadir"]].tolist() for p, c in zip(pairs["patient"], pairs["current"])]
+    assert [[b, n] for b, n in zip(pairs["baseline"], pairs["nadir"])] == expected
+    assert list(pairs["reference"]) == list(pairs["nadir"]) and len(pairs) >= 8
+
+
+def test_the_reference_matters_in_the_demo():
+    """Maintained responses and growth from the nadir occur: the previous scan alone rates them otherwise."""
+    effects = reference_effects(plan_dataset(SyntheticConfig()))
+    assert effects["PR by history, SD against the previous scan"] >= 3, effects
+    assert effects["PD by history, SD against the previous scan"] >= 5, effects
 
 
 def test_demo_classes_balanced():

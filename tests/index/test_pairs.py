@@ -166,3 +166,46 @@ def test_studies_tsv_round_trip(index: Index, demographics: pd.DataFrame, tmp_pa
 def test_unknown_reference_rule(index: Index, demographics: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="nearest"):
         pairs_for(index, demographics, reference="nearest")
+
+
+def test_every_pair_names_its_previous_baseline_and_nadir(index: Index, demographics: pd.DataFrame) -> None:
+    studies = index.studies[index.studies["patient"] == "Patient-101"]
+    sizes = dict(zip(studies["study"], [30000.0, 5000.0, 2000.0, 3000.0, 2500.0, 2900.0]))
+    volumes = {("Patient-101", study): size for study, size in sizes.items()}
+    for rule in ("previous", "bratpro", "nadir"):
+        pairs, _ = pairs_for(index, demographics, reference=rule, volumes=volumes)
+        rows = pairs[pairs["patient"] == "Patient-101"].set_index("current")
+        assert list(rows["previous"]) == ["week-002", "week-010", "week-020", "week-030"]
+        assert set(rows["baseline"]) == {"week-002"}
+        assert list(rows["nadir"]) == ["week-002", "week-010", "week-010", "week-010"]
+        assert all(rows.index.map(lambda c: f"Patient-101_{c}_vs_") + rows["reference"] == rows["id"])
+    nadir_pairs, _ = pairs_for(index, demographics, reference="nadir", volumes=volumes)
+    assert "Patient-101_week-040_vs_week-010" in set(nadir_pairs["id"])
+
+
+def test_rationale_exclusions_give_their_reason(index: Index, demographics: pd.DataFrame) -> None:
+    studies = index.studies.copy()
+    row = (studies["patient"] == "Patient-101") & (studies["study"] == "week-020")
+    studies.loc[row, "rationale"] = "L increased, Less than 3 months after RT"
+    pairs, excluded = build_pairs(studies, index.orphans, demographics, exclude_rationales=["less than 3 months"])
+    assert "Patient-101_week-020_vs_week-010" not in set(pairs["id"])
+    reason = excluded.set_index(["patient", "study"]).loc[("Patient-101", "week-020"), "reason"]
+    assert reason == "rationale mentions 'less than 3 months'"
+
+
+@pytest.mark.parametrize("folder", ["Week-015", "week-015 "])
+def test_no_pair_across_an_unparseable_study_folder(tmp_path: Path, demographics: pd.DataFrame, folder: str) -> None:
+    tree = write_lumiere_fixture(tmp_path)
+    odd = lumiere.study_dir(tree, "Patient-101", "week-010").parent / folder
+    odd.mkdir()
+    (odd / "CT1.nii.gz").write_bytes((lumiere.image_path(tree, "Patient-101", "week-010", "CT1")).read_bytes())
+    index = build_index(tree, tree / lumiere.RATINGS_CSV, tree / lumiere.COMPLETENESS_CSV)
+    pairs, excluded = build_pairs(index.studies, index.orphans, demographics)
+    ids = set(pairs["id"])
+    assert "Patient-101_week-020_vs_week-010" not in ids  # its rating may refer to the unreadable study
+    assert "Patient-101_week-030_vs_week-020" in ids  # the chain goes on after it
+    reason = excluded.set_index(["patient", "study"]).loc[("Patient-101", "week-020"), "reason"]
+    assert reason.startswith(f"chain broken by {folder!r} (study folder with unparseable name)")
+    assert (excluded["study"] == folder).sum() == 1  # the folder itself is listed with its reason
+    across, _ = build_pairs(index.studies, index.orphans, demographics, pair_across_gaps=True)
+    assert "Patient-101_week-020_vs_week-010" in set(across["id"])
