@@ -37,6 +37,8 @@ def test_defaults_filled() -> None:
         "reference": "previous",
         "modalities": ["CT1", "T1", "T2", "FLAIR"],
         "exclude_less_than_3_months": False,
+        "exclude_rationales": [],
+        "pair_across_gaps": False,
     }
     assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2}
     assert config["dataset"]["ratings_csv"] == "LUMIERE-ExpertRating-v202211.csv"

@@ -53,7 +53,9 @@ SUMMARY = f"{METRICS}/summary.tsv"
 RANO_RULES_METRICS = f"{METRICS}/rano_rules.json"
 RANO_RULES_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_predictions.tsv"
 RANO_RULES_PREVIOUS_METRICS = f"{METRICS}/rano_rules_previous.json"
-RANO_RULES_PREVIOUS_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_previous_predictions.tsv"
+RANO_RULES_PREVIOUS_PREDICTIONS = (
+    f"{RESULTS}/baseline/rano_rules_previous_predictions.tsv"
+)
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
 EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"
 EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
@@ -110,7 +112,10 @@ def paired_studies():
     pairs = scorable_pairs()
     roles = ["current", "reference", "previous", "baseline", "nadir"]
     studies = pd.concat(
-        [pairs[["patient", role]].set_axis(["patient", "study"], axis=1) for role in roles]
+        [
+            pairs[["patient", role]].set_axis(["patient", "study"], axis=1)
+            for role in roles
+        ]
     )
     studies = studies[studies["study"] != ""].drop_duplicates()
     return sorted(studies.itertuples(index=False, name=None))

@@ -62,7 +62,9 @@ checkpoint pairs:
         settings={
             "reference": config["index"]["reference"],
             "modalities": config["index"]["modalities"],
-            "exclude_less_than_3_months": config["index"]["exclude_less_than_3_months"],
+            "exclude_less_than_3_months": config["index"][
+                "exclude_less_than_3_months"
+            ],
             "exclude_rationales": config["index"]["exclude_rationales"],
             "pair_across_gaps": config["index"]["pair_across_gaps"],
         },
