@@ -37,7 +37,7 @@ def pairs_for(index: Index, demographics: pd.DataFrame, **options) -> tuple[pd.D
 
 def quirk_pairs(pairs: pd.DataFrame) -> set[tuple[str, str, str, str]]:
     quirky = pairs[pairs["patient"].isin(QUIRK_PATIENTS)]
-    return set(zip(quirky["patient"], quirky["current"], quirky["previous"], quirky["label"]))
+    return set(zip(quirky["patient"], quirky["current"], quirky["reference"], quirky["label"]))
 
 
 def reasons(excluded: pd.DataFrame) -> dict[tuple[str, str], str]:

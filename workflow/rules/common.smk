@@ -26,6 +26,7 @@ from ranoflow import tables
 from ranoflow.code_hash import code_hash
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
+    referenced_sides,
     resolve_experiments,
     resolve_pretext_task,
     to_plain,
@@ -49,6 +50,8 @@ REGISTRATION_QC = f"{RESULTS}/qc/registration.tsv"
 MODEL_DIR = f"{RESULTS}/models/{{experiment}}/fold_{{fold}}"
 METRICS = f"{RESULTS}/metrics"
 SUMMARY = f"{METRICS}/summary.tsv"
+SUMMARY_FOLDS = f"{METRICS}/test_pairs_per_fold.tsv"
+EXPERIMENT_PREDICTIONS = f"{METRICS}/predictions/{{experiment}}.tsv"
 RANO_RULES_METRICS = f"{METRICS}/rano_rules.json"
 RANO_RULES_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_predictions.tsv"
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
@@ -103,14 +106,19 @@ def scorable_pairs():
 
 
 def paired_studies():
-    """(patient, study) of every study that is the current or previous study of a scorable pair."""
+    """(patient, study) of every study a network reads: the current and previous study of every scorable
+    pair, and the reference studies (baseline, nadir, ...) some experiment's `references` names.
+    """
     pairs = scorable_pairs()
+    columns = ["current", "previous", *STUDY_COLUMNS]
     studies = pd.concat(
         [
-            pairs[["patient", "current"]].set_axis(["patient", "study"], axis=1),
-            pairs[["patient", "previous"]].set_axis(["patient", "study"], axis=1),
+            pairs[["patient", column]].set_axis(["patient", "study"], axis=1)
+            for column in dict.fromkeys(columns)
+            if column in pairs
         ]
-    ).drop_duplicates()
+    )
+    studies = studies[studies["study"] != ""].drop_duplicates()
     return sorted(studies.itertuples(index=False, name=None))
 
 
@@ -243,6 +251,8 @@ def preprocessed_dirs(wildcards):
 # ---- train stage: resolved experiments and pretext tasks, inputs of pretrain/train ----
 TRAINING = to_plain(config["training"])
 RESOLVED_EXPERIMENTS = resolve_experiments(to_plain(config["experiments"]), TRAINING)
+# pairs.tsv columns of the studies the experiments read (current and their references)
+STUDY_COLUMNS = referenced_sides(RESOLVED_EXPERIMENTS)
 PRETEXT_TASKS = {
     name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
 }
@@ -261,9 +271,11 @@ def pretrained_weights(wildcards):
 
 
 # ---- evaluate stage ----
-def summary_extra_metrics():
-    """Metrics JSONs of other stages (ranoflow.evaluate.experiment_metrics format) that join summary.tsv."""
-    return [RANO_RULES_METRICS]
+def summary_baselines():
+    """Rows of summary.tsv made by other stages: {metrics JSON (ranoflow.evaluate.experiment_metrics
+    format): predictions TSV (id, label, predicted, optional prob_*)}; every row is scored on the pairs
+    that all rows scored."""
+    return {RANO_RULES_METRICS: RANO_RULES_PREDICTIONS}
 
 
 def evaluate_output():

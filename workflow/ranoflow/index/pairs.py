@@ -6,6 +6,11 @@ Reference rules:
   visits do not reset the reference.
 In both rules, only earlier studies with at least one modality file can be a reference (an empty folder
 cannot be compared with).
+
+Every pair also names the studies an experiment may read besides the current one (`references:`):
+`previous` (always the study right before, with images), `reference` (the rule's choice, which names the
+pair), `baseline` (the latest earlier Post-Op study, else the first earlier study) and `nadir` (placeholder:
+the baseline study until nadir is computed from the enhancing volumes).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ PAIR_COLUMNS = [
     "patient",
     "current",
     "previous",
+    "reference",
+    "baseline",
+    "nadir",
     "label",
     "weeks_between",
     "modalities",
@@ -73,6 +81,13 @@ def _reference(earlier: list[tuple[pd.Series, list[str]]], rule: Reference) -> p
     return None
 
 
+def _baseline(earlier: list[tuple[pd.Series, list[str]]]) -> pd.Series | None:
+    """The latest earlier Post-Op study with images, else the first earlier study with images."""
+    with_images = [study for study, images in earlier if images]
+    post_op = [study for study in with_images if study["rating"] in ("Post-Op", "Post-Op/PD")]
+    return (post_op or with_images or [None])[-1 if post_op else 0]
+
+
 def build_pairs(
     studies: pd.DataFrame,
     orphans: pd.DataFrame,
@@ -107,7 +122,10 @@ def build_pairs(
                         "id": pair_id(str(patient), study["study"], ref["study"]),
                         "patient": patient,
                         "current": study["study"],
-                        "previous": ref["study"],
+                        "previous": _reference(earlier, "previous")["study"],
+                        "reference": ref["study"],
+                        "baseline": _baseline(earlier)["study"],
+                        "nadir": _baseline(earlier)["study"],
                         "label": study["rating"],
                         "weeks_between": int(study["week"]) - int(ref["week"]),
                         "modalities": ",".join(shared),
