@@ -73,3 +73,75 @@ def test_fold_statistics_and_bootstrap():
     stats = metrics.fold_statistics([0.2, 0.4, 0.6, 0.8, 1.0])
     assert stats["median"] == pytest.approx(0.6) and stats["iqr"] == pytest.approx(0.4)
     assert metrics.bootstrap_ci([0, 1, 2, 3], [0, 1, 2, 3], n=50) == (1.0, 1.0)
+
+
+def test_macro_f1_counts_only_the_classes_present():
+    labels = ["PR", "SD", "PD", "PD"]  # no CR in this fold
+    codes = [CLASSES.index(c) for c in labels]
+    result = metrics.classification_metrics(codes, codes)
+    assert result["macro_f1"] == 1.0 and result["balanced_accuracy"] == 1.0
+    assert result["classes_absent"] == ["CR"] and result["chance_balanced_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_bootstrap_resamples_patients_not_pairs():
+    # Patient A: 10 PD pairs, all right; patient B: 10 SD pairs, all called PD. Resampling pairs nearly always
+    # keeps both classes (balanced accuracy 0.5); resampling patients draws A twice or B twice a quarter of
+    # the time each, so the interval spans 0 to 1.
+    y_true = [3] * 10 + [2] * 10
+    y_pred = [3] * 20
+    patients = ["A"] * 10 + ["B"] * 10
+    assert metrics.bootstrap_ci(y_true, y_pred, n=400, seed=1) == (0.5, 0.5)
+    assert metrics.bootstrap_ci(y_true, y_pred, n=400, seed=1, groups=patients) == (0.0, 1.0)
+
+
+def _row_doc(name, frames):
+    from ranoflow.evaluate.experiment_metrics import summarise_predictions
+
+    return summarise_predictions(name, frames, {"ablation": "x"}, bootstrap=20)
+
+
+def test_every_summary_row_is_scored_on_the_same_test_pairs():
+    from ranoflow.evaluate.common_pairs import compare_rows
+
+    labels = {"a1": "PD", "a2": "SD", "a3": "PR", "b1": "PD", "b2": "SD", "b3": "SD", "c1": "CR", "c2": "PR"}
+    pairs = pd.DataFrame({"id": list(labels), "patient": [i[0] for i in labels], "label": list(labels.values())})
+    folds = {"protocol": "patient", "folds": [
+        {"fold": 0, "train": ["c1", "c2"], "test": ["a1", "a2", "a3", "b1", "b2", "b3"]},
+        {"fold": 1, "train": ["a1", "a2", "a3"], "test": ["c1", "c2"]}]}
+    test_ids = [*folds["folds"][0]["test"], *folds["folds"][1]["test"]]
+    # the experiment could not read a3 (say, no nadir study), and calls b3 PD
+    experiment = _predictions([labels[i] for i in test_ids if i != "a3"],
+                              [labels[i] if i != "b3" else "PD" for i in test_ids if i != "a3"])
+    experiment["id"] = [i for i in test_ids if i != "a3"]
+    experiment["fold"] = [0] * 5 + [1] * 2
+    # the rule-based baseline, in its own file format (text columns, a pair it could not score left empty)
+    baseline = pd.DataFrame({"id": test_ids, "patient": [i[0] for i in test_ids],
+                             "label": [labels[i] for i in test_ids],
+                             "predicted": [labels[i] if i != "c2" else "" for i in test_ids],
+                             "fold": ["0"] * 6 + ["1"] * 2}).astype(str)
+    own = {
+        "cnn": _row_doc("cnn", {f: experiment[experiment["fold"] == f] for f in (0, 1)}),
+        "rules": _row_doc("rules", {0: _predictions(["PD"], ["PD"]), 1: _predictions(["CR"], ["CR"])}),
+        "majority_class": majority_baseline(pairs, folds, bootstrap=0),
+    }
+    from ranoflow.evaluate.majority import majority_predictions
+
+    predictions = {"cnn": experiment, "rules": baseline,
+                   "majority_class": pd.concat(majority_predictions(pairs, folds).values())}
+    docs, per_fold = compare_rows(own, predictions, folds, pairs, bootstrap=20)
+
+    common = {0: ["a1", "a2", "b1", "b2", "b3"], 1: ["c1"]}
+    assert per_fold["n_pairs"].tolist() == [5, 1]
+    assert per_fold["not_scored_by"].tolist() == ["cnn: 1", "rules: 1"]
+    assert per_fold["classes_absent"].tolist() == ["CR,PR", "PR,SD,PD"]
+    assert per_fold["chance_balanced_accuracy"].tolist() == pytest.approx([1 / 2, 1.0])
+    for doc in docs:
+        assert [f["n"] for f in doc["folds"]] == [len(ids) for ids in common.values()]
+    cnn = next(d for d in docs if d["experiment"] == "cnn")
+    # fold 0 on the common pairs: PD 2/2, SD 2/3 -> 5/6; fold 1: CR 1/1
+    assert cnn["balanced_accuracy"]["per_fold"] == pytest.approx([5 / 6, 1.0])
+    assert cnn["own"]["n_pairs"] == 7
+    table = summary_table(docs)
+    assert table["n_pairs"].nunique() == 1 and table["n_pairs"].iloc[0] == 6
+    assert dict(zip(table["experiment"], table["own_n_pairs"])) == {"cnn": 7, "rules": 2, "majority_class": 8}
+    assert set(table["chance_per_fold"]) == {"0.5,1"}

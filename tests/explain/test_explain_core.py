@@ -155,3 +155,47 @@ def test_tied_maxima_resolve_to_the_one_nearest_the_centre_of_mass() -> None:
     single = np.zeros((3, 3, 3))
     single[0, 2, 1] = 5
     assert peak_voxel(single) == (0, 2, 1)
+
+
+def test_pointing_game_peak_is_searched_inside_the_brain() -> None:
+    attr = np.zeros((6, 6, 6))
+    attr[0, 0, 0] = 10.0  # the map's maximum lies outside the brain (e.g. Grad-CAM at the crop border)
+    attr[3, 3, 3] = 2.0
+    brain = np.zeros((6, 6, 6), dtype=bool)
+    brain[1:5, 1:5, 1:5] = True
+    tumour = np.zeros((6, 6, 6), dtype=bool)
+    tumour[3, 3, 3] = True
+    scores = overlap_scores(attr, brain=brain, tumour=tumour)
+    assert scores.peak_voxel == (3, 3, 3)
+    assert scores.pointing_hit == 1.0 and scores.pointing == "hit"
+    assert scores.brain_share == pytest.approx(2 / 12)
+
+
+def test_pairs_without_tumour_in_any_study_are_not_applicable() -> None:
+    from ranoflow.explain.overlap import union_mask
+
+    attr = np.zeros((4, 4, 4))
+    attr[1, 1, 1] = 1.0
+    brain = np.ones((4, 4, 4), dtype=bool)
+    nothing = np.zeros((4, 4, 4), dtype=bool)
+    empty = overlap_scores(attr, brain=brain, tumour=union_mask([nothing, nothing]))
+    assert empty.pointing == "not applicable" and np.isnan(empty.pointing_hit) and np.isnan(empty.tumour_share)
+    # a CR pair: no tumour now, but the previous study's tumour still counts (the union of both masks)
+    previous = nothing.copy()
+    previous[1, 1, 1] = True
+    cr = overlap_scores(attr, brain=brain, tumour=union_mask([nothing, previous]))
+    assert cr.pointing == "hit" and cr.tumour_share == pytest.approx(1.0)
+    assert union_mask([nothing, None]) is None  # a study without segmentation: no fair union
+
+
+def test_explanation_summary_leaves_not_applicable_pairs_out_of_the_hit_rate() -> None:
+    from ranoflow.explain.summary import summarise
+
+    scores = pd.DataFrame({
+        "experiment": "e", "fold": 0, "pair": ["p1", "p2", "p3"], "label": ["PD", "PD", "CR"],
+        "predicted": "PD", "correct": [1, 1, 0], "method": "saliency", "target": "predicted",
+        "tumour_share": [0.5, 0.2, np.nan], "brain_share": 1.0, "pointing_hit": [1.0, 0.0, np.nan],
+        "pointing": ["hit", "miss", "not applicable"], "tumour_volume_share": 0.1, "current_share": 0.5,
+    })
+    overall = summarise(scores).query("level == 'aggregate' and label == 'all'").iloc[0]
+    assert overall["n"] == 3 and overall["n_pointing"] == 2 and overall["pointing_hit"] == pytest.approx(0.5)

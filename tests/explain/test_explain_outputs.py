@@ -45,7 +45,8 @@ def test_explain_pair_writes_maps_on_the_atlas_grid(tmp_path: Path) -> None:
     settings = ExplainSettings(methods=("saliency", "gradcam"), layer="masked", targets=("predicted", "label"))
     out = tmp_path / "out"
     out.mkdir()
-    rows = explain_pair(RegionNet(region_mask()), pair, inputs, current, previous, settings, out)
+    studies = {"current": current, "previous": previous}
+    rows = explain_pair(RegionNet(region_mask()), pair, inputs, studies, settings, out)
 
     assert {(r["method"], r["target"]) for r in rows} >= {("saliency", "predicted"), ("gradcam", "predicted")}
     for row in rows:
@@ -58,7 +59,7 @@ def test_explain_pair_writes_maps_on_the_atlas_grid(tmp_path: Path) -> None:
     saliency = next(r for r in rows if r["method"] == "saliency")
     assert nib.load(out / saliency["map"]).shape == (*SHAPE, 3)  # two channels + sum
     assert saliency["frames"] == "FLAIR current,FLAIR previous,sum"
-    assert saliency["tumour_share"] > 0.99 and saliency["pointing_hit"] == 1.0
+    assert saliency["tumour_share"] > 0.99 and saliency["pointing_hit"] == 1.0 and saliency["pointing"] == "hit"
     assert saliency["current_share"] + saliency["previous_share"] == pytest.approx(1.0)
     assert np.isclose(saliency["tumour_volume_share"], region_mask().sum().item() / 12**3)
     gradcam = next(r for r in rows if r["method"] == "gradcam")
@@ -112,3 +113,33 @@ def test_pair_input_maps_back_onto_the_atlas_grid(tmp_path: Path, fit: str) -> N
         assert np.abs(back[:, 2:4]).max() == 0
     else:  # resized down and up again: blurred but in place
         assert np.corrcoef(back[:, ~outside].ravel(), original[:, ~outside].ravel())[0, 1] > 0.2
+
+
+def test_explain_pair_with_two_references_scores_against_every_study(tmp_path: Path) -> None:
+    studies = {side: fake_study(tmp_path / side, seed) for seed, side in enumerate(("current", "previous", "nadir"))}
+    cleared = np.zeros(SHAPE, dtype=np.uint8)  # a CR pair: no tumour left in the current study
+    nib.Nifti1Image(cleared, AFFINE).to_filename(studies["current"].directory / "tumour_seg.nii.gz")
+    torch.manual_seed(3)
+    inputs = PairInput(
+        image=torch.rand(1, 3, *SHAPE), channels=["FLAIR current", "FLAIR previous", "FLAIR nadir"],
+        groups=["current", "previous", "nadir"], to_atlas=lambda frames: frames,
+    )
+    pair = {"id": "Patient-001_week-030_vs_week-020", "patient": "Patient-001", "label": "CR", "predicted": "CR",
+            "selection": "correct", "current": "week-030", "previous": "week-020", "nadir": "week-010"}
+    out = tmp_path / "out"
+    out.mkdir()
+    rows = explain_pair(RegionNet(region_mask(), in_channels=3), pair, inputs, studies,
+                        ExplainSettings(methods=("saliency",)), out)
+    row = rows[0]
+    assert row["current_share"] + row["previous_share"] + row["nadir_share"] == pytest.approx(1.0)
+    assert row["pointing"] == "hit" and row["tumour_share"] > 0.99  # the references' tumour counts
+    assert nib.load(out / row["map"]).shape == (*SHAPE, 4)
+
+
+def test_channel_groups_name_each_reference() -> None:
+    from ranoflow.explain.pair_maps import channel_groups
+    from ranoflow.train.experiments import channel_names
+
+    stacked = channel_names(["T1"], "stack", ["previous", "nadir"])
+    assert channel_groups(stacked) == ["current", "previous", "nadir"]
+    assert channel_groups(channel_names(["T1"], "subtract", ["baseline", "nadir"])) == ["difference"] * 2

@@ -54,6 +54,7 @@ def test_channel_counts(modalities, mode, expected):
         ({"pretraining": "rot", "architecture": "resnet18"}, "architecture"),
         ({"pretraining": "rot"}, "in_channels"),
         ({"clinical": ["height"]}, "height"),
+        ({"references": ["nadir", "latest"]}, "latest"),
     ],
 )
 def test_resolve_errors_name_the_problem(change, message):
@@ -137,6 +138,74 @@ def test_pairs_lacking_a_modality_are_left_out(tmp_path):
     assert items == []
     assert left["reason"].str.contains("lacks FLAIR").sum() == 1
     assert left["reason"].str.contains("status failed").sum() == 1
+
+
+def _with_nadir(tmp_path, paths):
+    """Each pair of make_dataset gets a nadir study of its own (a tumour-free study of the same brain)."""
+    from train_helpers import write_study
+
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(5)
+    rows = []
+    for pair in pairs.itertuples():
+        nadir = f"week-{int(pair.previous[5:]) + 1:03d}"
+        directory = tmp_path / "preprocessed" / pair.patient / nadir
+        write_study(directory, (20, 18, 16), np.array([10.0, 9.0, 8.0]), 0.0, rng)
+        rows.append({"patient": pair.patient, "study": nadir, "status": "ok", "reason": "", "dir": str(directory),
+                     "modalities": "CT1,T1,T2,FLAIR"})
+    pairs["nadir"] = [f"week-{int(p[5:]) + 1:03d}" for p in pairs["previous"]]
+    return pairs, pd.concat([manifest, pd.DataFrame(rows)], ignore_index=True)
+
+
+@pytest.mark.parametrize(("mode", "channels"), [("stack", 9), ("subtract", 6)])
+def test_multi_reference_experiment_reads_each_reference_study(tmp_path, mode, channels):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(20, 18, 16), k=2)
+    pairs, manifest = _with_nadir(tmp_path, paths)
+    mods = ["T1", "T2", "FLAIR"]
+    resolved = experiments.resolve_experiment(
+        "e", {"e": {"modalities": mods, "input": mode, "references": ["nadir", "previous"],
+                    "architecture": "densenet121"}}, TRAINING)
+    assert resolved["references"] == ["previous", "nadir"] and resolved["in_channels"] == channels
+    assert resolved["channels"][-1] == ("FLAIR_nadir" if mode == "stack" else "FLAIR_current-nadir")
+    items, left = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), mods, [], True,
+                                        resolved["references"])
+    assert left.empty
+    first = pairs.iloc[0]
+    assert items[0]["nadir_study"] == first["nadir"] and items[0]["previous_study"] == first["previous"]
+    assert items[0]["nadir_dir"].endswith(f"{first['patient']}/{first['nadir']}")
+
+    def image(references, input_mode="stack"):
+        refs_items, _ = pair_items.pair_items(pairs, manifest, [first["id"]], mods, [], True, references)
+        return transforms.preprocess_transform(mods, input_mode, [12, 12, 12], "resize", references)(
+            refs_items[0])["image"]
+
+    both = image(resolved["references"], mode)
+    assert tuple(both.shape) == (channels, 12, 12, 12)
+    previous_only, nadir_only = image(["previous"]), image(["nadir"])
+    torch.testing.assert_close(nadir_only[:3], previous_only[:3])  # the current study, the same crop
+    expected = (
+        torch.cat([previous_only, nadir_only[3:]])
+        if mode == "stack"
+        else torch.cat([previous_only[:3] - previous_only[3:], nadir_only[:3] - nadir_only[3:]])
+    )
+    torch.testing.assert_close(both, expected)
+    assert not torch.allclose(previous_only[3:], nadir_only[3:])  # two different studies were read
+    model = models.build_model("densenet121", resolved["in_channels"], 4, [12, 12, 12],
+                               model_kwargs={"init_features": 4, "growth_rate": 4, "block_config": [1, 1]})
+    assert model.eval()(both[None]).shape == (1, 4)
+
+
+def test_pairs_without_a_referenced_study_are_left_out(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1)
+    pairs, manifest = _with_nadir(tmp_path, paths)
+    pairs.loc[0, "nadir"] = ""
+    items, left = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [], True, ["nadir"])
+    assert [i["id"] for i in items] == [pairs.loc[1, "id"]]
+    assert left.to_dict("records") == [{"id": pairs.loc[0, "id"], "reason": "no nadir study"}]
+    _, left = pair_items.pair_items(pairs.drop(columns="nadir"), manifest, pairs["id"].tolist(), ["T1"], [],
+                                    True, ["baseline"])
+    assert left["reason"].tolist() == ["no baseline study (pairs.tsv has no baseline column)"] * 2
 
 
 def test_batch_augment_is_seeded_and_follows_monai():

@@ -17,7 +17,7 @@ import yaml
 from train_helpers import make_dataset
 
 from ranoflow.evaluate.experiment_metrics import aggregate_experiment
-from ranoflow.evaluate.majority import majority_baseline
+from ranoflow.evaluate.majority import majority_baseline, majority_predictions
 from ranoflow.train import experiments
 from ranoflow.train.fold import train_fold
 from ranoflow.train.loop import CHECKPOINT
@@ -148,10 +148,15 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     pairs, folds, _ = _read({"pairs": tmp_path / "results/index/pairs.tsv",
                              "folds": tmp_path / "results/splits/folds.json",
                              "manifest": tmp_path / "results/preprocessed/manifest.tsv"})
-    # The rule-based baseline's metrics join the summary; stand in for that stage with its JSON format.
+    # The rule-based baseline's metrics and predictions join the summary; stand in for that stage with its
+    # formats (it scores every pair but one, so the summary's common test pairs lack that one).
     rules_doc = majority_baseline(pairs, folds, bootstrap=10) | {"experiment": "rano_rules"}
     (tmp_path / "results/metrics").mkdir(parents=True)
     (tmp_path / "results/metrics/rano_rules.json").write_text(json.dumps(rules_doc))
+    rules = pd.concat(majority_predictions(pairs, folds).values(), ignore_index=True)
+    rules.loc[0, "predicted"] = ""
+    (tmp_path / "results/baseline").mkdir(parents=True)
+    rules.to_csv(tmp_path / "results/baseline/rano_rules_predictions.tsv", sep="\t", index=False)
     config = {
         "dataset": {"source": "synthetic", "root": "results/demo/LUMIERE"},
         "folds": {"k": 2},
@@ -175,6 +180,8 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     summary = pd.read_csv(tmp_path / "results/metrics/summary.tsv", sep="\t")
     assert set(summary["experiment"]) == {"pretrained_clinical", "majority_class", "rano_rules"}
     assert summary["median_balanced_accuracy"].is_monotonic_decreasing
+    assert summary["n_pairs"].tolist() == [len(pairs) - 1] * 3  # every row on the same pairs
+    assert summary.set_index("experiment").loc["majority_class", "own_n_pairs"] == len(pairs)
     assert (tmp_path / "results/pretrained/rot/fold_1/backbone.pt").is_file()
     assert (tmp_path / "results/plots/confusion_best.png").stat().st_size > 0
     assert (tmp_path / "results/benchmarks/train/pretrained_clinical/fold_0.tsv").is_file()

@@ -12,6 +12,10 @@ CLASSES: tuple[str, ...] = ("CR", "PR", "SD", "PD")
 # The four structural MRI sequences of a LUMIERE study, in channel order.
 MODALITIES: tuple[str, ...] = ("CT1", "T1", "T2", "FLAIR")
 
+# Studies an experiment can compare the current study with (columns of pairs.tsv), in channel order:
+# the study right before, the one chosen by `index: reference`, the post-treatment baseline and the nadir.
+REFERENCES: tuple[str, ...] = ("previous", "reference", "baseline", "nadir")
+
 # Patient covariates of LUMIERE-Demographics_Pathology.csv, as normalised by the index stage.
 DEMOGRAPHIC_FIELDS: tuple[str, ...] = ("age", "sex", "idh", "mgmt")
 # Clinical inputs an experiment may use: the covariates and the interval between the two studies.

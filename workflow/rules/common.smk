@@ -50,6 +50,8 @@ REGISTRATION_QC = f"{RESULTS}/qc/registration.tsv"
 MODEL_DIR = f"{RESULTS}/models/{{experiment}}/fold_{{fold}}"
 METRICS = f"{RESULTS}/metrics"
 SUMMARY = f"{METRICS}/summary.tsv"
+SUMMARY_FOLDS = f"{METRICS}/test_pairs_per_fold.tsv"
+EXPERIMENT_PREDICTIONS = f"{METRICS}/predictions/{{experiment}}.tsv"
 RANO_RULES_METRICS = f"{METRICS}/rano_rules.json"
 RANO_RULES_PREDICTIONS = f"{RESULTS}/baseline/rano_rules_predictions.tsv"
 RANO_RULES_PREVIOUS_METRICS = f"{METRICS}/rano_rules_previous.json"
@@ -268,9 +270,11 @@ def pretrained_weights(wildcards):
 
 
 # ---- evaluate stage ----
-def summary_extra_metrics():
-    """Metrics JSONs of other stages (ranoflow.evaluate.experiment_metrics format) that join summary.tsv."""
-    return [RANO_RULES_METRICS, RANO_RULES_PREVIOUS_METRICS]
+def summary_baselines():
+    """Rows of summary.tsv made by other stages: {metrics JSON (ranoflow.evaluate.experiment_metrics
+    format): predictions TSV (id, label, predicted, optional prob_*)}; every row is scored on the pairs
+    that all rows scored."""
+    return {RANO_RULES_METRICS: RANO_RULES_PREDICTIONS}
 
 
 def evaluate_output():

@@ -1,5 +1,6 @@
 # Evaluate stage: the metrics of each experiment over its test folds, then the summary table that ranks
-# the experiments beside the majority-class and rule-based baselines, with its figures.
+# the experiments beside the majority-class and rule-based baselines, every row scored on the same test
+# pairs of each fold (those every row scored), with its figures.
 
 
 rule aggregate_experiment:
@@ -9,7 +10,8 @@ rule aggregate_experiment:
             f"{MODEL_DIR}/predictions.tsv", fold=FOLDS, allow_missing=True
         ),
     output:
-        f"{METRICS}/{{experiment}}.json",
+        metrics=f"{METRICS}/{{experiment}}.json",
+        predictions=EXPERIMENT_PREDICTIONS,
     log:
         f"{LOGS}/aggregate_experiment/{{experiment}}.log",
     localrule: True
@@ -25,7 +27,9 @@ rule aggregate_experiment:
 rule summary:
     input:
         experiments=expand(f"{METRICS}/{{experiment}}.json", experiment=EXPERIMENTS),
-        extra=summary_extra_metrics(),
+        experiment_predictions=expand(EXPERIMENT_PREDICTIONS, experiment=EXPERIMENTS),
+        baselines=list(summary_baselines()),
+        baseline_predictions=list(summary_baselines().values()),
         pairs=PAIRS,
         folds=FOLDS_JSON,
     output:
@@ -36,6 +40,12 @@ rule summary:
             subcategory="Experiments",
         ),
         baseline=f"{METRICS}/majority_class.json",
+        folds=report(
+            SUMMARY_FOLDS,
+            caption="../report/summary_folds.rst",
+            category="Results",
+            subcategory="Experiments",
+        ),
         accuracy_plot=report(
             f"{RESULTS}/plots/balanced_accuracy.png",
             caption="../report/balanced_accuracy.rst",
@@ -54,8 +64,11 @@ rule summary:
     conda:
         "../../envs/base.yaml"
     params:
-        bootstrap=config["training"]["bootstrap"],
-        seed=config["training"]["seed"],
+        settings={
+            "bootstrap": config["training"]["bootstrap"],
+            "seed": config["training"]["seed"],
+        },
+        experiments=EXPERIMENTS,
         code=script_code("summary"),
     script:
         "../scripts/summary.py"

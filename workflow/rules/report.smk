@@ -55,6 +55,7 @@ rule qc_table:
 rule results_table:
     input:
         summary=SUMMARY,
+        folds=SUMMARY_FOLDS,
     output:
         html=report(
             f"{RESULTS}/report/results.html",
@@ -70,7 +71,8 @@ rule results_table:
     params:
         title="Results",
         tables={
-            "summary": "Median balanced accuracy over the test folds (learned models and baselines)"
+            "summary": "Median balanced accuracy over the test folds (learned models and baselines)",
+            "folds": "Test pairs every row is scored on, per fold",
         },
         code=script_code("table_page"),
     script:

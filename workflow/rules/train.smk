@@ -35,8 +35,10 @@ rule pretrain:
 rule train:
     input:
         pairs=PAIRS,
-        folds=FOLDS_JSON,
+        # lists every study an experiment reads (current, previous and the references of all
+        # experiments: paired_studies), so their preprocessing runs before any train job
         manifest=MANIFEST,
+        folds=FOLDS_JSON,
         pretrained=pretrained_weights,
     output:
         model=f"{MODEL_DIR}/model.pt",

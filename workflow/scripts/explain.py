@@ -12,7 +12,7 @@ from ranoflow.explain.selection import select_pairs
 from ranoflow.explain.summary import SCORES_FILE, SCORE_COLUMNS
 from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
-from ranoflow.train.pair_items import pair_items
+from ranoflow.train.pair_items import pair_items, sides
 
 log = start_log(snakemake)
 settings = ExplainSettings.from_config(snakemake.params.settings)
@@ -23,6 +23,7 @@ torch.set_num_threads(max(int(snakemake.threads), 1))
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 resolved = json.loads(Path(snakemake.input.metadata).read_text())["experiment"]
+references = resolved.get("references", ["previous"])  # models trained before `references` read the previous study
 model = load_trained_model(resolved, snakemake.input.model, device)
 if "gradcam" in settings.methods:
     log.info("Grad-CAM layer: %s", resolve_layer(model, settings.layer)[0])
@@ -45,6 +46,7 @@ items, left_out = pair_items(
     resolved["modalities"],
     resolved["clinical"],
     resolved["training"]["use_flagged"],
+    references,
 )
 for row in left_out.itertuples():
     log.warning("cannot explain %s: %s", row.id, row.reason)
@@ -55,22 +57,22 @@ for selected in chosen.to_dict("records"):
     item = items_by_id.get(selected["id"])
     if item is None:
         continue
-    pair = {"current": item["current_study"], "previous": item["previous_study"], **selected}
+    pair = {**{side: item[f"{side}_study"] for side in sides(references)}, **selected}
     inputs = pair_input(item, resolved)
     inputs.image = inputs.image.to(device)
     inputs.extra = tuple(e.to(device) for e in inputs.extra)
-    current, previous = Study(Path(item["current_dir"])), Study(Path(item["previous_dir"]))
-    for row in explain_pair(model, pair, inputs, current, previous, settings, out):
+    studies = {side: Study(Path(item[f"{side}_dir"])) for side in sides(references)}
+    for row in explain_pair(model, pair, inputs, studies, settings, out):
         rows.append({"experiment": experiment, "fold": fold, **row})
         log.info(
-            "%s %s %s-%s: tumour share %.3f, brain share %.3f, pointing hit %s",
+            "%s %s %s-%s: tumour share %.3f, brain share %.3f, pointing game %s",
             row["pair"],
             row["method"],
             row["target"],
             row["target_class"],
             row["tumour_share"],
             row["brain_share"],
-            row["pointing_hit"],
+            row["pointing"],
         )
 
 scores = pd.DataFrame(rows)

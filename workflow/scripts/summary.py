@@ -3,22 +3,45 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 import json
 from pathlib import Path
 
+import pandas as pd
+
+from ranoflow.evaluate.common_pairs import compare_rows
 from ranoflow.evaluate.figures import plot_balanced_accuracy, plot_confusion
-from ranoflow.evaluate.majority import majority_baseline
+from ranoflow.evaluate.majority import majority_baseline, majority_predictions
 from ranoflow.evaluate.summary_table import summary_table
 from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
 log = start_log(snakemake)
-experiments = [json.loads(Path(p).read_text()) for p in snakemake.input.experiments]
-extra = [json.loads(Path(p).read_text()) for p in snakemake.input.extra]
+settings = snakemake.params.settings
 pairs = read_tsv(snakemake.input.pairs)
 folds = json.loads(Path(snakemake.input.folds).read_text())
-baseline = majority_baseline(pairs, folds, snakemake.params.bootstrap, snakemake.params.seed)
+# Every row (experiment or baseline) comes as its metrics JSON and its predictions TSV, in the same order.
+own, predictions = {}, {}
+for doc_path, predictions_path in zip(
+    [*snakemake.input.experiments, *snakemake.input.baselines],
+    [*snakemake.input.experiment_predictions, *snakemake.input.baseline_predictions],
+    strict=True,
+):
+    doc = json.loads(Path(doc_path).read_text())
+    own[doc["experiment"]] = doc
+    predictions[doc["experiment"]] = read_tsv(predictions_path)
+baseline = majority_baseline(pairs, folds, settings["bootstrap"], settings["seed"])
 Path(snakemake.output.baseline).write_text(json.dumps(baseline, indent=2))
-table = summary_table([*experiments, *extra, baseline])
+own[baseline["experiment"]] = baseline
+predictions[baseline["experiment"]] = pd.concat(majority_predictions(pairs, folds).values(), ignore_index=True)
+
+docs, per_fold = compare_rows(own, predictions, folds, pairs, settings["bootstrap"], settings["seed"])
+per_fold.to_csv(snakemake.output.folds, sep="\t", index=False, float_format="%.4f")
+log.info("common test pairs per fold:\n%s", per_fold.to_string(index=False))
+table = summary_table(docs)
 table.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")
-log.info("summary:\n%s", table[["experiment", "median_balanced_accuracy"]].to_string(index=False))
-plot_balanced_accuracy([*experiments, *extra, baseline], snakemake.output.accuracy_plot)
-best = max(experiments, key=lambda d: d["balanced_accuracy"]["median"], default=baseline)
+log.info(
+    "summary:\n%s",
+    table[["experiment", "median_balanced_accuracy", "n_pairs", "own_median_balanced_accuracy", "own_n_pairs"]]
+    .to_string(index=False),
+)
+plot_balanced_accuracy(docs, snakemake.output.accuracy_plot)
+experiments = [doc for doc in docs if doc["experiment"] in set(snakemake.params.experiments)]
+best = max(experiments, key=lambda d: d["balanced_accuracy"]["median"], default=docs[-1])
 plot_confusion(best, snakemake.output.confusion_plot)

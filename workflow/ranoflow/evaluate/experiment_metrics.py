@@ -28,18 +28,22 @@ def summarise_predictions(
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> dict:
-    """Metrics per fold, fold statistics (median, mean, IQR) and pooled metrics with a bootstrap CI."""
+    """Metrics per fold (with the fold's chance level and absent classes), fold statistics (median, mean,
+    IQR) and pooled metrics with a bootstrap CI that resamples patients (pairs where no `patient` column)."""
     folds, pooled = [], []
     for fold, frame in sorted(fold_predictions.items()):
         y, p = _codes(frame["label"]), _codes(frame["predicted"])
         m = met.classification_metrics(y, p, frame[PROB_COLUMNS].to_numpy(float))
         folds.append({"fold": int(fold), "n": m["n"], "balanced_accuracy": m["balanced_accuracy"],
-                      "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]})
+                      "macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
+                      "chance_balanced_accuracy": m["chance_balanced_accuracy"],
+                      "classes_absent": m["classes_absent"]})
         pooled.append(frame)
     every = pd.concat(pooled, ignore_index=True)
     y, p = _codes(every["label"]), _codes(every["predicted"])
     overall = met.classification_metrics(y, p, every[PROB_COLUMNS].to_numpy(float))
-    ci = met.bootstrap_ci(y, p, n=bootstrap, seed=seed)
+    patients = every["patient"].to_numpy(str) if "patient" in every else None
+    ci = met.bootstrap_ci(y, p, n=bootstrap, seed=seed, groups=patients)
     overall["balanced_accuracy_ci95"] = list(ci) if ci else None
     return {
         "experiment": name,
@@ -70,9 +74,19 @@ def experiment_info(experiment: dict, protocol: str | None, leaky: bool) -> dict
         "architecture": experiment["architecture"],
         "modalities": ",".join(experiment["modalities"]),
         "input": experiment["input"],
+        "references": ",".join(experiment.get("references", ["previous"])),
         "pretraining": pretraining.get("task") or pretraining.get("path") or "none",
         "clinical": ",".join(experiment["clinical"]) or "none",
     }
+
+
+def fold_predictions(fold_dirs: list[str | Path]) -> pd.DataFrame:
+    """Every fold's predictions.tsv stacked, with a `fold` column (the summary scores them on common pairs)."""
+    frames = []
+    for directory in fold_dirs:
+        fold = int(json.loads((Path(directory) / "metrics.json").read_text())["fold"])
+        frames.append(read_predictions(Path(directory) / "predictions.tsv").assign(fold=fold))
+    return pd.concat(frames, ignore_index=True)
 
 
 def aggregate_experiment(experiment: dict, fold_dirs: list[str | Path], bootstrap: int = 1000, seed: int = 0) -> dict:

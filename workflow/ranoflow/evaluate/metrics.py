@@ -38,8 +38,28 @@ def roc_auc_ovr(y_true: Sequence[int], probs: np.ndarray) -> dict[str, float | N
     return out
 
 
+def classes_present(y_true: Sequence[int]) -> list[int]:
+    """Class indices with at least one true pair."""
+    return sorted(set(np.asarray(y_true, dtype=int).tolist()))
+
+
+def chance_balanced_accuracy(y_true: Sequence[int]) -> float:
+    """Balanced accuracy of a constant or random guess: 1 / the number of classes present."""
+    present = classes_present(y_true)
+    return 1.0 / len(present) if present else float("nan")
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Mean F1 over the classes present in y_true: a class absent from a fold is not counted as 0."""
+    present = classes_present(y_true)
+    if not present:
+        return float("nan")
+    return float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+
+
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None = None) -> dict:
-    """Balanced accuracy, macro-F1, per-class precision/recall/F1/support, confusion (rows true) and ROC-AUC."""
+    """Balanced accuracy, macro-F1 (classes present), per-class precision/recall/F1/support, confusion (rows
+    true), ROC-AUC, and the chance level with the classes absent from y_true."""
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=LABELS, zero_division=0
@@ -48,7 +68,9 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: 
         "n": int(len(y_true)),
         "balanced_accuracy": balanced_accuracy(y_true, y_pred),
         "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else float("nan"),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred),
+        "classes_absent": [CLASSES[i] for i in LABELS if i not in classes_present(y_true)],
+        "chance_balanced_accuracy": chance_balanced_accuracy(y_true),
         "per_class": {
             name: {
                 "precision": float(precision[i]),
@@ -66,16 +88,27 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: 
 
 
 def bootstrap_ci(
-    y_true: Sequence[int], y_pred: Sequence[int], n: int = 1000, seed: int = 0, level: float = 0.95
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    groups: Sequence[str] | None = None,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of balanced accuracy, resampling pairs with replacement."""
+    """Percentile bootstrap CI of balanced accuracy, resampling groups (patients) with replacement.
+
+    A patient gives several correlated pairs, so pairs are drawn with all of their patient's pairs;
+    without `groups` every pair is its own group.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if n == 0 or len(y_true) == 0:
         return None
+    codes = np.unique(np.asarray(groups if groups is not None else np.arange(len(y_true))), return_inverse=True)[1]
+    members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
     rng = np.random.default_rng(seed)
     stats = np.empty(n)
     for b in range(n):
-        sample = rng.integers(0, len(y_true), len(y_true))
+        sample = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
         stats[b] = balanced_accuracy(y_true[sample], y_pred[sample])
     alpha = (1 - level) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))

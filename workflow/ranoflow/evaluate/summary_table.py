@@ -1,4 +1,7 @@
-"""results/metrics/summary.tsv: one row per experiment and baseline, best median balanced accuracy first."""
+"""results/metrics/summary.tsv: one row per experiment and baseline, best median balanced accuracy first.
+
+Every metric column is computed on the common test pairs of each fold (ranoflow.evaluate.common_pairs), so
+`n_pairs` is the same on every row; `own_*` are the row's figures on all the pairs it scored itself."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ SUMMARY_COLUMNS = [
     "experiment", "ablation", "protocol", "median_balanced_accuracy", "mean_balanced_accuracy",
     "std_balanced_accuracy", "q25_balanced_accuracy", "q75_balanced_accuracy", "iqr_balanced_accuracy",
     "pooled_balanced_accuracy", "ci95_low", "ci95_high", "median_macro_f1", "pooled_macro_f1", "roc_auc_macro",
-    *[f"recall_{c}" for c in CLASSES], "n_folds", "n_pairs", "architecture", "modalities", "input",
-    "pretraining", "clinical", "leaky",
+    *[f"recall_{c}" for c in CLASSES], "n_folds", "n_pairs", "chance_per_fold", "own_median_balanced_accuracy",
+    "own_n_pairs", "architecture", "modalities", "input", "references", "pretraining", "clinical", "leaky",
 ]
 
 
@@ -35,8 +38,14 @@ def summary_row(doc: dict) -> dict:
         **{f"recall_{c}": pooled["per_class"][c]["recall"] for c in CLASSES},
         "n_folds": doc["n_folds"],
         "n_pairs": pooled["n"],
+        "chance_per_fold": ",".join(f"{f['chance_balanced_accuracy']:.3g}" for f in doc["folds"]
+                                    if "chance_balanced_accuracy" in f),
+        "own_median_balanced_accuracy": doc.get("own", {}).get("median_balanced_accuracy", ba["median"]),
+        "own_n_pairs": doc.get("own", {}).get("n_pairs", pooled["n"]),
     }
-    for key in ("ablation", "protocol", "architecture", "modalities", "input", "pretraining", "clinical", "leaky"):
+    for key in (
+        "ablation", "protocol", "architecture", "modalities", "input", "references", "pretraining", "clinical", "leaky"
+    ):
         row[key] = doc.get(key, "")
     return row
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -10,13 +11,18 @@ import numpy as np
 TUMOUR_LABELS: tuple[int, ...] = (1, 2, 3)
 
 
+NOT_APPLICABLE = "not applicable"
+
+
 @dataclass(frozen=True)
 class OverlapScores:
-    """Shares of attribution mass; NaN where the needed mask is missing or the map is all zero."""
+    """Shares of attribution mass; NaN where the needed mask is missing, no study shows tumour, or the map is
+    all zero."""
 
     tumour_share: float
     brain_share: float
-    pointing_hit: float  # 1.0 / 0.0, NaN without a tumour mask
+    pointing_hit: float  # 1.0 / 0.0; NaN where not applicable
+    pointing: str  # "hit", "miss" or "not applicable" (no tumour mask, no tumour in any study, no mass in the brain)
     tumour_volume_share: float  # tumour voxels / brain voxels: what a uniform in-brain map would score
     peak_voxel: tuple[int, int, int]
 
@@ -48,6 +54,13 @@ def _share(mass: np.ndarray, mask: np.ndarray | None, total: float) -> float:
     return float(mass[mask].sum() / total)
 
 
+def union_mask(masks: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """Voxels in any of the masks; None when a mask is missing (a partial union would score misses unfairly)."""
+    if not masks or any(mask is None for mask in masks):
+        return None
+    return np.logical_or.reduce([np.asarray(mask, dtype=bool) for mask in masks])
+
+
 def overlap_scores(
     attribution: np.ndarray,
     brain: np.ndarray | None,
@@ -55,7 +68,10 @@ def overlap_scores(
 ) -> OverlapScores:
     """Scores one 3D map against boolean brain and tumour masks on the same grid.
 
-    The map's absolute value is its mass, so signed maps (integrated gradients, occlusion) count by magnitude.
+    `tumour` is the union of the compared studies' tumour masks, so a shrinking or vanished tumour (PR, CR)
+    still counts where it was. The map's absolute value is its mass, so signed maps (integrated gradients,
+    occlusion) count by magnitude. The pointing game's peak is searched inside the brain (a coarse map may
+    peak at the crop border); pairs with no tumour in any study are not applicable, not misses.
     """
     mass = np.abs(np.asarray(attribution, dtype=np.float64))
     if mass.ndim != 3:
@@ -64,17 +80,21 @@ def overlap_scores(
         if mask is not None and mask.shape != mass.shape:
             raise ValueError(f"{name} mask shape {mask.shape} differs from the map's {mass.shape}")
     total = float(mass.sum())
-    peak = peak_voxel(mass)
-    hit = float("nan") if tumour is None or total <= 0 else float(bool(tumour[peak]))
+    in_brain = mass if brain is None else np.where(brain, mass, 0.0)
+    peak = peak_voxel(in_brain)
+    tumour_present = tumour is not None and bool(tumour.any())
+    applicable = tumour_present and float(in_brain.sum()) > 0
+    hit = float(bool(tumour[peak])) if applicable else float("nan")
     if tumour is None:
         volume_share = float("nan")
     else:
         reference = int(brain.sum()) if brain is not None else mass.size
         volume_share = float(tumour.sum() / reference) if reference else float("nan")
     return OverlapScores(
-        tumour_share=_share(mass, tumour, total),
+        tumour_share=_share(mass, tumour, total) if tumour_present else float("nan"),
         brain_share=_share(mass, brain, total),
         pointing_hit=hit,
+        pointing=NOT_APPLICABLE if not applicable else ("hit" if hit else "miss"),
         tumour_volume_share=volume_share,
         peak_voxel=peak,  # type: ignore[arg-type]
     )

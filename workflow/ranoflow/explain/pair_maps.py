@@ -16,7 +16,7 @@ from torch import nn
 
 from ranoflow.explain.attribution import PER_CHANNEL, ExplainSettings, attribute, predict_proba
 from ranoflow.explain.figures import Panel, render_explanation
-from ranoflow.explain.overlap import OverlapScores, group_share, overlap_scores, tumour_mask
+from ranoflow.explain.overlap import NOT_APPLICABLE, OverlapScores, group_share, overlap_scores, tumour_mask, union_mask
 from ranoflow.explain.selection import explanation_targets
 from ranoflow.vocabulary import CLASSES, MODALITIES
 
@@ -29,7 +29,7 @@ class PairInput:
 
     image: torch.Tensor  # (1, C, *model grid)
     channels: list[str]  # one name per channel, e.g. "T1 current"
-    groups: list[str]  # per channel: "current", "previous" or "difference"
+    groups: list[str]  # per channel: the study ("current", "previous", "nadir", ...) or "difference"
     to_atlas: Callable[[np.ndarray], np.ndarray]  # (K, *model grid) -> (K, *atlas grid)
     extra: tuple[object, ...] = ()  # further forward arguments (clinical features)
 
@@ -82,7 +82,9 @@ def _title(pair: Mapping[str, str], method: str, kind: str, cls: str, probs: np.
     prob_text = "  ".join(f"{c} {p:.2f}" for c, p in zip(CLASSES, probs))
     tumour = (
         "no tumour mask"
-        if np.isnan(scores.tumour_share)
+        if np.isnan(scores.tumour_volume_share)
+        else "no tumour in any study (pointing game not applicable)"
+        if scores.pointing == NOT_APPLICABLE and scores.tumour_volume_share == 0
         else f"tumour share {scores.tumour_share:.0%} (tumour = {scores.tumour_volume_share:.0%} of brain), "
         f"peak in tumour: {'yes' if scores.pointing_hit == 1 else 'no'}"
     )
@@ -96,16 +98,16 @@ def _title(pair: Mapping[str, str], method: str, kind: str, cls: str, probs: np.
 class _Anatomy:
     """What the figures draw under the maps: one row per study."""
 
-    study: str  # "current" / "previous"
+    study: str  # "current", "previous", "nadir", ...
     name: str  # e.g. week-044
     image: np.ndarray
     tumour: np.ndarray | None
 
 
 def _panels(anatomy: list[_Anatomy], on_atlas: np.ndarray, groups: list[str], per_channel: bool) -> list[Panel]:
-    """Per-channel maps split by study where the input stacks both studies, else the summed map on both rows."""
+    """Per-channel maps split by study where the input stacks the studies, else the summed map on every row."""
     total = np.abs(on_atlas).sum(axis=0)
-    if not (per_channel and {"current", "previous"} <= set(groups)):
+    if not (per_channel and {a.study for a in anatomy} <= set(groups)):
         return [Panel(f"{a.study} {a.name}", a.image, total, a.tumour) for a in anatomy]
     return [
         Panel(
@@ -122,12 +124,14 @@ def explain_pair(
     model: nn.Module,
     pair: Mapping[str, str],
     inputs: PairInput,
-    current: Study,
-    previous: Study,
+    studies: Mapping[str, Study],
     settings: ExplainSettings,
     out_dir: Path,
 ) -> list[dict[str, object]]:
     """All methods × targets for one pair; writes `<id>_<method>_<kind>-<class>.{nii.gz,png}`, returns score rows.
+
+    `studies` maps `current` and each reference the model reads (e.g. `previous`, `nadir`) to its study; maps
+    are scored against the union of their tumour masks inside the union of their brain masks.
 
     Per-channel maps are written as one frame per input channel (signed where the method is) plus `sum`, the
     summed magnitudes, which is also what is scored and drawn; Grad-CAM maps have the one frame.
@@ -136,12 +140,13 @@ def explain_pair(
     predicted = CLASSES[int(np.argmax(probs))]
     if pair.get("predicted") and pair["predicted"] != predicted:
         log.warning("%s: predictions.tsv says %s, the model now predicts %s", pair["id"], pair["predicted"], predicted)
-    reference = current.anchor()
-    brain, tumour = current.brain(), current.tumour()
+    reference = studies["current"].anchor()
+    tumours = {side: study.tumour() for side, study in studies.items()}
+    brain = _union_brain([study.brain() for study in studies.values()])
+    tumour = union_mask(list(tumours.values()))
     anatomy = [
-        _Anatomy("current", str(pair.get("current", "")), reference.get_fdata(dtype=np.float32), tumour),
-        _Anatomy("previous", str(pair.get("previous", "")), previous.anchor().get_fdata(dtype=np.float32),
-                 previous.tumour()),
+        _Anatomy(side, str(pair.get(side, "")), study.anchor().get_fdata(dtype=np.float32), tumours[side])
+        for side, study in studies.items()
     ]
     rows = []
     for kind, cls in explanation_targets(str(pair["label"]), predicted, settings.targets):
@@ -168,7 +173,7 @@ def explain_pair(
             )
             shares = {
                 f"{g}_share": group_share(on_atlas, inputs.groups, g) if per_channel else np.nan
-                for g in ("current", "previous")
+                for g in studies
             }
             rows.append(
                 {
@@ -193,10 +198,16 @@ def explain_pair(
     return rows
 
 
+def _union_brain(masks: list[np.ndarray | None]) -> np.ndarray | None:
+    present = [mask for mask in masks if mask is not None]
+    return union_mask(present) if present else None
+
+
 def channel_groups(channels: list[str]) -> list[str]:
-    """"current" / "previous" / "difference" per channel name of experiments.channel_names."""
-    groups = {"current": "current", "previous": "previous", "current-previous": "difference"}
-    return [groups[name.rsplit("_", 1)[-1]] for name in channels]
+    """The study ("current", "previous", "nadir", ...) or "difference" per channel name of
+    experiments.channel_names."""
+    sides = [name.rsplit("_", 1)[-1] for name in channels]
+    return ["difference" if side.startswith("current-") else side for side in sides]
 
 
 def pair_input(item: dict, resolved: dict) -> PairInput:
@@ -212,7 +223,13 @@ def pair_input(item: dict, resolved: dict) -> PairInput:
     from ranoflow.train.transforms import preprocess_transform
 
     training = resolved["training"]
-    full = preprocess_transform(resolved["modalities"], resolved["input"], training["image_size"], training["fit"])
+    full = preprocess_transform(
+        resolved["modalities"],
+        resolved["input"],
+        training["image_size"],
+        training["fit"],
+        resolved.get("references", ["previous"]),
+    )
     fit_at = max(
         i for i, t in enumerate(full.transforms) if isinstance(t, (mt.Resized, mt.ResizeWithPadOrCropd))
     )

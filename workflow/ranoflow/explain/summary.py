@@ -11,8 +11,8 @@ SCORES_FILE = "scores.tsv"
 # Columns of an explain job's scores.tsv, in order (one row per pair, method and target class).
 SCORE_COLUMNS = [
     "experiment", "fold", "pair", "patient", "label", "predicted", "correct", "selection", "method", "target",
-    "target_class", "tumour_share", "brain_share", "pointing_hit", "tumour_volume_share", "current_share",
-    "previous_share", "peak_voxel", "frames", "map", "figure",
+    "target_class", "tumour_share", "brain_share", "pointing_hit", "pointing", "tumour_volume_share",
+    "current_share", "previous_share", "peak_voxel", "frames", "map", "figure",
 ]
 METRICS = ("tumour_share", "brain_share", "pointing_hit", "tumour_volume_share", "current_share")
 
@@ -28,7 +28,8 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per explained map (level `pair`) plus aggregates (level `aggregate`, pair `all`).
 
     Aggregates are per experiment, method, target and true class, and over all classes (label `all`):
-    the number of maps, medians of the shares and the pointing-game hit rate (mean of hits).
+    the number of maps, medians of the shares and the pointing-game hit rate (mean of hits) over the
+    `n_pointing` maps where the game applies (pairs with no tumour in any study are left out, not missed).
     """
     if scores.empty:
         return pd.DataFrame(columns=["level", "experiment", "fold", "pair", "label", "method", "target", "n"])
@@ -43,10 +44,11 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
             n=("pair", "size"),
             **{m: (m, "median") for m in METRICS if m != "pointing_hit"},
             pointing_hit=("pointing_hit", "mean"),
+            n_pointing=("pointing_hit", "count"),
             correct=("correct", "mean"),
         ).reset_index()
         aggregates.append(agg.assign(level="aggregate", fold="all", pair="all"))
     out = pd.concat([pairs, *aggregates], ignore_index=True)
     first = ["level", "experiment", "fold", "pair", "label", "predicted", "correct", "selection", "method", "target",
-             "target_class", "n", *METRICS]
+             "target_class", "n", *METRICS, "n_pointing"]
     return out[[c for c in first if c in out] + [c for c in out if c not in first]]

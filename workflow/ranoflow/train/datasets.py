@@ -104,10 +104,11 @@ def prepare_data(
     """Items of each split and one cache of their preprocessed tensors (augmentation runs on the batch)."""
     settings = experiment["training"]
     fields = experiment.get("clinical", [])
+    references = experiment.get("references", ["previous"])
     items, left = {}, []
     for split, ids in splits.items():
         items[split], out = pair_items(
-            pairs, manifest, ids, experiment["modalities"], fields, settings["use_flagged"]
+            pairs, manifest, ids, experiment["modalities"], fields, settings["use_flagged"], references
         )
         left.append(out.assign(split=split))
         if not items[split] and ids:
@@ -123,11 +124,12 @@ def prepare_data(
     order = list(unique)
     cache_dir = Path(settings["cache_dir"]) / "pairs"
     transform = preprocess_transform(
-        experiment["modalities"], experiment["input"], settings["image_size"], settings["fit"]
+        experiment["modalities"], experiment["input"], settings["image_size"], settings["fit"], references
     )
     t0 = time.perf_counter()
     cache_key = json.dumps(
-        [experiment["modalities"], experiment["input"], settings["image_size"], settings["fit"]], sort_keys=True
+        [experiment["modalities"], experiment["input"], settings["image_size"], settings["fit"], references],
+        sort_keys=True,
     )
     cached = cached_dataset(
         [unique[i] for i in order], transform, settings["cache"], cache_dir, threads, cache_key

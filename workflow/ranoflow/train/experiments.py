@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ranoflow.vocabulary import CLINICAL_FIELDS, MODALITIES
+from ranoflow.vocabulary import CLINICAL_FIELDS, MODALITIES, REFERENCES
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
@@ -74,17 +74,27 @@ def canonical_modalities(modalities: list[str]) -> list[str]:
     return [m for m in MODALITIES if m in modalities]
 
 
-def channel_names(modalities: list[str], input_mode: str) -> list[str]:
+def canonical_references(references: list[str] | None) -> list[str]:
+    """Reference studies in the fixed order of REFERENCES (default: the previous study, as the paper)."""
+    references = list(references or ["previous"])
+    unknown = sorted(set(references) - set(REFERENCES))
+    if unknown:
+        raise ValueError(f"unknown references {unknown}; choose from {list(REFERENCES)}")
+    return [r for r in REFERENCES if r in references]
+
+
+def channel_names(modalities: list[str], input_mode: str, references: list[str] | None = None) -> list[str]:
     """Channel layout of the network input.
 
-    stack: every modality of the current study, then every modality of the previous study;
-    subtract: current minus previous, one channel per modality.
+    stack: every modality of the current study, then every modality of each reference study in turn;
+    subtract: current minus each reference in turn, one channel per modality.
     """
     mods = canonical_modalities(modalities)
+    refs = canonical_references(references)
     if input_mode == "stack":
-        return [f"{m}_current" for m in mods] + [f"{m}_previous" for m in mods]
+        return [f"{m}_{side}" for side in ("current", *refs) for m in mods]
     if input_mode == "subtract":
-        return [f"{m}_current-previous" for m in mods]
+        return [f"{m}_current-{ref}" for ref in refs for m in mods]
     raise ValueError(f"unknown input {input_mode!r}; choose stack or subtract")
 
 
@@ -141,13 +151,15 @@ def resolve_experiment(name: str, experiments: dict, training: dict) -> dict:
     where = f"experiment {name!r}"
     exp = experiments[name]
     modalities = canonical_modalities(exp["modalities"])
-    channels = channel_names(modalities, exp["input"])
+    references = canonical_references(exp.get("references"))
+    channels = channel_names(modalities, exp["input"], references)
     resolved = {
         "name": name,
         "ablation": exp.get("ablation", ""),
         "description": exp.get("description", ""),
         "modalities": modalities,
         "input": exp["input"],
+        "references": references,
         "architecture": exp["architecture"],
         "pretraining": _pretraining(str(exp.get("pretraining", "none")), training, where),
         "clinical": clinical_fields(exp.get("clinical", False)),

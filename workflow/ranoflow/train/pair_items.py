@@ -1,4 +1,5 @@
-"""The pair -> study join: each scorable pair of pairs.tsv with its two preprocessed studies of manifest.tsv.
+"""The pair -> study join: each scorable pair of pairs.tsv with its preprocessed studies of manifest.tsv
+(the current study and every reference study the experiment reads).
 
 Training and explanation both build their inputs from these items, so a pair is read the same way
 wherever a network sees it.
@@ -12,11 +13,15 @@ from pathlib import Path
 import pandas as pd
 
 from ranoflow.train import clinical
-from ranoflow.train.experiments import canonical_modalities
+from ranoflow.train.experiments import canonical_modalities, canonical_references
 from ranoflow.vocabulary import CLASSES
 
 USABLE_STATUS = {"ok", "flagged"}
-SIDES = ("current", "previous")
+
+
+def sides(references: Sequence[str] | None = None) -> list[str]:
+    """The studies of an item in channel order: `current`, then each reference (default: `previous`)."""
+    return ["current", *canonical_references(list(references or []))]
 
 
 def image_key(side: str, modality: str) -> str:
@@ -31,14 +36,17 @@ def pair_items(
     modalities: list[str],
     clinical_fields: list[str],
     use_flagged: bool = True,
+    references: Sequence[str] | None = None,
 ) -> tuple[list[dict], pd.DataFrame]:
     """Dataset items for the pairs `ids`, and the pairs left out (id, reason).
 
-    An item holds the pair (id, patient, label index, clinical vector), and per side (`current`,
-    `previous`) the study name (`<side>_study`), its preprocessed directory (`<side>_dir`), the image of
-    every needed modality (`<side>_<modality>`) and the brain mask (`<side>_mask`).
-    A pair is left out when a study failed preprocessing (or is flagged and flagged studies are not
-    used), or when either study lacks a modality the experiment needs.
+    An item holds the pair (id, patient, label index, clinical vector), and per side (`current` and each
+    of `references`, default `previous`; a side's study is the pairs.tsv column of that name) the study
+    name (`<side>_study`), its preprocessed directory (`<side>_dir`), the image of every needed modality
+    (`<side>_<modality>`) and the brain mask (`<side>_mask`).
+    A pair is left out when it has no study for a reference (e.g. no nadir), when a study failed
+    preprocessing (or is flagged and flagged studies are not used), or when a study lacks a modality the
+    experiment needs.
     """
     mods = canonical_modalities(modalities)
     usable = USABLE_STATUS if use_flagged else {"ok"}
@@ -49,7 +57,10 @@ def pair_items(
         row = by_id.loc[pair_id]
         item = {"id": pair_id, "patient": row["patient"], "label": CLASSES.index(row["label"])}
         reason = ""
-        for side in SIDES:
+        for side in sides(references):
+            if not row.get(side, ""):
+                reason = f"no {side} study" + ("" if side in row else f" (pairs.tsv has no {side} column)")
+                break
             study = studies.get((row["patient"], row[side]))
             if study is None:
                 reason = f"{side} study {row[side]} not in the preprocessing manifest"
