@@ -1,29 +1,27 @@
+import copy
 import functools
 import re
 import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from snakemake.common.configfile import load_configfile
+from snakemake.logging import logger
 from snakemake.utils import update_config, validate
-
-# Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
-# leak into a real run. A run given --configfile uses exactly those files (in order) plus --config.
-if workflow.overwrite_configfiles:
-    _cli_config = {}
-    for _path in workflow.overwrite_configfiles:
-        update_config(_cli_config, load_configfile(_path))
-    update_config(_cli_config, workflow.config_settings.overwrite_config or {})
-    config.clear()
-    config.update(_cli_config)
-
-validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 # ranoflow's pure-Python parts (no torch, MONAI or ANTs) are read at parse time.
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(WORKFLOW_DIR))
 from ranoflow import tables
 from ranoflow.code_hash import code_hash
+from ranoflow.config_check import (
+    COMMAND_LINE,
+    config_problem,
+    dataset_root_problem,
+    source_of,
+    typed_overrides,
+)
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
     resolve_experiments,
@@ -31,6 +29,47 @@ from ranoflow.train.experiments import (
     to_plain,
 )
 from ranoflow.vocabulary import MODALITIES
+
+# Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
+# leak into a real run. A run given --configfile uses exactly those files (in order) plus --config.
+DEMO_CONFIG = "config/config.yaml"
+_overrides = typed_overrides(workflow.config_settings.config or {})
+if workflow.overwrite_configfiles:
+    # named as given on the command line: relative to the working directory when inside it
+    _sources = [
+        (
+            str(Path(p).relative_to(Path.cwd())) if Path(p).is_relative_to(Path.cwd()) else str(p),
+            load_configfile(p),
+        )
+        for p in workflow.overwrite_configfiles
+    ]
+    config.clear()
+    if not any(Path(name).resolve() == Path(DEMO_CONFIG).resolve() for name, _ in _sources):
+        logger.info(
+            f"{DEMO_CONFIG} (the demo) is not read: the config comes from "
+            f"{', '.join(name for name, _ in _sources)} only"
+            f"{' and --config' if _overrides else ''}."
+        )
+else:
+    _sources = [(DEMO_CONFIG, copy.deepcopy(config))]
+for _name, _values in _sources:
+    update_config(config, _values)
+update_config(config, _overrides)
+_sources.append((COMMAND_LINE, _overrides))
+
+_SCHEMA = WORKFLOW_DIR / "schemas" / "config.schema.yaml"
+_problem = config_problem(config, yaml.safe_load(_SCHEMA.read_text()), _sources)
+if _problem:
+    logger.error(f"{_problem} (schema: {_SCHEMA.relative_to(WORKFLOW_DIR.parent)})")
+    sys.exit(1)
+validate(config, str(_SCHEMA), set_default=True)
+if config["dataset"]["source"] == "lumiere":
+    _problem = dataset_root_problem(
+        config["dataset"], source_of(("dataset", "root"), _sources)
+    )
+    if _problem:
+        logger.error(_problem)
+        sys.exit(1)
 
 # ---- paths shared by several stages: each defined once, here ----
 RESULTS = "results"
