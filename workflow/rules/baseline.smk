@@ -27,7 +27,7 @@ rule rano_baseline:
     benchmark:
         f"{BENCHMARKS}/rano_baseline/rano_baseline.tsv"
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         baseline=config["baseline"],
         # the experiments' bootstrap size, so both CIs of summary.tsv are alike
@@ -52,7 +52,7 @@ rule rano_baseline_plot:
         f"{LOGS}/rano_baseline_plot/rano_baseline_plot.log",
     localrule: True
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         code=script_code("rano_baseline_plot"),
     script:

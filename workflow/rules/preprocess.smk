@@ -94,7 +94,7 @@ rule preprocess_manifest:
         f"{LOGS}/preprocess_manifest/preprocess_manifest.log",
     localrule: True
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         outlier_mad=PREPROCESS["qc"]["outlier_mad"],
         code=script_code("preprocess_manifest"),
