@@ -63,6 +63,15 @@ if _problem:
     logger.error(f"{_problem} (schema: {_SCHEMA.relative_to(WORKFLOW_DIR.parent)})")
     sys.exit(1)
 validate(config, str(_SCHEMA), set_default=True)
+if (
+    config["preprocessing"]["template"]["source"] == "dataset"
+    and config["preprocessing"]["skull_strip"]["method"] == "atlas"
+):
+    logger.error(
+        "preprocessing.skull_strip.method atlas needs a whole-head template: set preprocessing.template.source"
+        " to files (with head and brain_mask), or another skull_strip method"
+    )
+    sys.exit(1)
 if config["dataset"]["source"] == "lumiere":
     _problem = dataset_root_problem(
         config["dataset"], source_of(("dataset", "root"), _sources)
@@ -231,7 +240,16 @@ def segmentation_source(wildcards):
     )
 
 
+DATASET_TEMPLATE = {
+    "template_head": f"{PREPROCESSED}/atlas/dataset_template/head.nii.gz",
+    "template_mask": f"{PREPROCESSED}/atlas/dataset_template/brain_mask.nii.gz",
+}
+
+
 def template_files():
+    """The whole-head template and its brain mask: files of the config, or built from the dataset."""
+    if PREPROCESS["template"]["source"] == "dataset":
+        return DATASET_TEMPLATE
     return {
         "template_head": PREPROCESS["template"]["head"],
         "template_mask": PREPROCESS["template"]["brain_mask"],
