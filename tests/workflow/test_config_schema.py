@@ -13,7 +13,15 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from ranoflow.config_check import config_problem, dataset_root_problem, typed_overrides
+from ranoflow.config_check import (
+    config_problem,
+    config_sources,
+    dataset_root_problem,
+    demo_not_read,
+    merged,
+    settings_problem,
+    typed_overrides,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -165,3 +173,23 @@ def test_lumiere_config_with_its_placeholder_root_says_what_to_set(tmp_path: Pat
     assert ("dataset.root is still the placeholder '/path/to/LUMIERE': set dataset.root to your downloaded "
             "LUMIERE folder in config/lumiere.yaml") in result.stdout + result.stderr
     assert "MissingInputException" not in result.stdout + result.stderr
+
+
+def test_a_dataset_template_cannot_serve_the_atlas_skull_strip() -> None:
+    config = validated({"dataset": {"source": "synthetic", "root": "results/demo/LUMIERE"},
+                        "preprocessing": {"skull_strip": {"method": "atlas"}, "template": {"source": "dataset"}}})
+    problem = settings_problem(config, [("my_site.yaml", config)])
+    assert problem.startswith("preprocessing.skull_strip.method atlas needs a whole-head template: set "
+                              "preprocessing.template.source to files")
+
+
+def test_configfile_runs_leave_the_demo_out_and_say_so(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"folds": {"k": 3}}))
+    demo = ("config/config.yaml", {"folds": {"k": 2, "seed": 1}, "dataset": {"source": "synthetic"}})
+    sources = config_sources([site], {"folds": {"seed": "7"}}, demo)
+    assert merged(sources) == {"folds": {"k": 3, "seed": 7}}
+    assert demo_not_read(sources, "config/config.yaml") == (
+        f"config/config.yaml (the demo) is not read: the config comes from {site} only and --config.")
+    assert merged(config_sources([], {}, demo)) == demo[1]
+    assert demo_not_read(config_sources([], {}, demo), "config/config.yaml") is None

@@ -6,7 +6,8 @@ Pure Python (jsonschema, PyYAML), read at Snakefile parse time by rules/common.s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,49 @@ def typed_overrides(value: Any) -> Any:
             return value
         return value if isinstance(parsed, (dict, list)) else parsed
     return value
+
+
+def config_sources(
+    configfiles: Sequence[str | Path], overrides: Mapping, demo: tuple[str, Mapping]
+) -> list[tuple[str, dict]]:
+    """(name, values) of every part of the config in merge order: the --configfile files (named relative
+    to the working directory when inside it) or else the demo config, then the typed --config values.
+
+    Snakemake merges --configfile files into what `configfile:` loaded, so demo keys would leak into a
+    real run: a run given --configfile uses exactly those files plus --config.
+    """
+    sources = [(_shown(Path(path)), yaml.safe_load(Path(path).read_text()) or {}) for path in configfiles]
+    return [*(sources or [(demo[0], copy.deepcopy(dict(demo[1])))]), (COMMAND_LINE, typed_overrides(overrides))]
+
+
+def _shown(path: Path) -> str:
+    cwd = Path.cwd()
+    return str(path.relative_to(cwd)) if path.is_absolute() and path.is_relative_to(cwd) else str(path)
+
+
+def merged(sources: list[tuple[str, Mapping]]) -> dict:
+    """The sources merged in order: mappings recursively, any other value replaced."""
+    def merge(base: dict, extra: Mapping) -> dict:
+        for key, value in extra.items():
+            if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = copy.deepcopy(value)
+        return base
+
+    config: dict = {}
+    for _, values in sources:
+        merge(config, values)
+    return config
+
+
+def demo_not_read(sources: list[tuple[str, Mapping]], demo: str) -> str | None:
+    """A note that the demo config is left out because --configfile named other files, else None."""
+    files = [name for name, _ in sources if name != COMMAND_LINE]
+    if any(Path(name).resolve() == Path(demo).resolve() for name in files):
+        return None
+    with_cli = " and --config" if sources[-1][1] else ""
+    return f"{demo} (the demo) is not read: the config comes from {', '.join(files)} only{with_cli}."
 
 
 def _holds(config: Mapping, path: tuple) -> bool:
@@ -105,6 +149,18 @@ def config_problem(config: Mapping, schema: Mapping, sources: list[tuple[str, Ma
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     return None if error is None else describe(error, schema, sources)
+
+
+def settings_problem(config: Mapping, sources: list[tuple[str, Mapping]]) -> str | None:
+    """Settings that are valid one by one but not together, or a dataset root that is not LUMIERE."""
+    preprocessing = config["preprocessing"]
+    if preprocessing["template"]["source"] == "dataset" and preprocessing["skull_strip"]["method"] == "atlas":
+        return ("preprocessing.skull_strip.method atlas needs a whole-head template: set "
+                "preprocessing.template.source to files (with head and brain_mask), or another skull_strip method "
+                f"(in {source_of(('preprocessing',), sources)})")
+    if config["dataset"]["source"] == "lumiere":
+        return dataset_root_problem(config["dataset"], source_of(("dataset", "root"), sources))
+    return None
 
 
 def dataset_root_problem(dataset: Mapping, source: str) -> str | None:

@@ -1,4 +1,3 @@
-import copy
 import functools
 import re
 import sys
@@ -6,9 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from snakemake.common.configfile import load_configfile
 from snakemake.logging import logger
-from snakemake.utils import update_config, validate
+from snakemake.utils import validate
 
 # ranoflow's pure-Python parts (no torch, MONAI or ANTs) are read at parse time.
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
@@ -16,11 +14,11 @@ sys.path.insert(0, str(WORKFLOW_DIR))
 from ranoflow import tables
 from ranoflow.code_hash import code_hash
 from ranoflow.config_check import (
-    COMMAND_LINE,
     config_problem,
-    dataset_root_problem,
-    source_of,
-    typed_overrides,
+    config_sources,
+    demo_not_read,
+    merged,
+    settings_problem,
 )
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
@@ -30,55 +28,31 @@ from ranoflow.train.experiments import (
 )
 from ranoflow.vocabulary import MODALITIES
 
-# Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
-# leak into a real run. A run given --configfile uses exactly those files (in order) plus --config.
 DEMO_CONFIG = "config/config.yaml"
-_overrides = typed_overrides(workflow.config_settings.config or {})
-if workflow.overwrite_configfiles:
-    # named as given on the command line: relative to the working directory when inside it
-    _sources = [
-        (
-            str(Path(p).relative_to(Path.cwd())) if Path(p).is_relative_to(Path.cwd()) else str(p),
-            load_configfile(p),
-        )
-        for p in workflow.overwrite_configfiles
-    ]
-    config.clear()
-    if not any(Path(name).resolve() == Path(DEMO_CONFIG).resolve() for name, _ in _sources):
-        logger.info(
-            f"{DEMO_CONFIG} (the demo) is not read: the config comes from "
-            f"{', '.join(name for name, _ in _sources)} only"
-            f"{' and --config' if _overrides else ''}."
-        )
-else:
-    _sources = [(DEMO_CONFIG, copy.deepcopy(config))]
-for _name, _values in _sources:
-    update_config(config, _values)
-update_config(config, _overrides)
-_sources.append((COMMAND_LINE, _overrides))
+SCHEMA = WORKFLOW_DIR / "schemas" / "config.schema.yaml"
 
-_SCHEMA = WORKFLOW_DIR / "schemas" / "config.schema.yaml"
-_problem = config_problem(config, yaml.safe_load(_SCHEMA.read_text()), _sources)
-if _problem:
-    logger.error(f"{_problem} (schema: {_SCHEMA.relative_to(WORKFLOW_DIR.parent)})")
-    sys.exit(1)
-validate(config, str(_SCHEMA), set_default=True)
-if (
-    config["preprocessing"]["template"]["source"] == "dataset"
-    and config["preprocessing"]["skull_strip"]["method"] == "atlas"
-):
-    logger.error(
-        "preprocessing.skull_strip.method atlas needs a whole-head template: set preprocessing.template.source"
-        " to files (with head and brain_mask), or another skull_strip method"
-    )
-    sys.exit(1)
-if config["dataset"]["source"] == "lumiere":
-    _problem = dataset_root_problem(
-        config["dataset"], source_of(("dataset", "root"), _sources)
-    )
-    if _problem:
-        logger.error(_problem)
+
+def stop_if(problem):
+    """End the run with one line (no traceback, no schema dump) when the config has a problem."""
+    if problem:
+        logger.error(problem)
         sys.exit(1)
+
+
+# The config: the --configfile files (else the demo's), then --config; checked against the schema.
+_sources = config_sources(
+    workflow.overwrite_configfiles,
+    workflow.config_settings.config or {},
+    (DEMO_CONFIG, config),
+)
+if demo_not_read(_sources, DEMO_CONFIG):
+    logger.info(demo_not_read(_sources, DEMO_CONFIG))
+config.clear()
+config.update(merged(_sources))
+_problem = config_problem(config, yaml.safe_load(SCHEMA.read_text()), _sources)
+stop_if(_problem and f"{_problem} (schema: workflow/schemas/{SCHEMA.name})")
+validate(config, str(SCHEMA), set_default=True)
+stop_if(settings_problem(config, _sources))
 
 # ---- paths shared by several stages: each defined once, here ----
 RESULTS = "results"
