@@ -1,4 +1,5 @@
-"""The conda environments of envs/ parse, pin exactly what pyproject.toml pins, and rules use them."""
+"""The conda environments of envs/ parse, pin exactly what pyproject.toml pins, every rule uses one, and
+each rule's env provides what its script imports (directly or through ranoflow) and is the lightest that does."""
 
 from __future__ import annotations
 
