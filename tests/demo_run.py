@@ -7,6 +7,7 @@ with the dataset, folds and training shrunk, so it follows the demo as the stage
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -79,12 +80,14 @@ def snapshot(dest: Path) -> Path:
     return dest
 
 
-def snakemake(root: Path, configfile: Path, *args: str, timeout_s: int = 280) -> subprocess.CompletedProcess:
+def snakemake(root: Path, configfile: Path, *args: str, timeout_s: int = 280,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`snakemake --configfile <configfile> <args>` in the workflow copy `root`, bounded by
-    `timeout -s INT` (so an interrupted run still cancels its cluster jobs and cleans up)."""
+    `timeout -s INT` (so an interrupted run still cancels its cluster jobs and cleans up); `env` is
+    added to this process's environment."""
     command = ["timeout", "-s", "INT", str(timeout_s), sys.executable, "-m", "snakemake",
                "--configfile", str(configfile), *args]
-    return subprocess.run(command, cwd=root, capture_output=True, text=True)
+    return subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
 def check(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source workflow/setup_env.sh
 cores=${CORES:-$(nproc)}
-.venv/bin/snakemake --cores "$cores" --workflow-profile profiles/local "$@"
-.venv/bin/snakemake --cores "$cores" --workflow-profile profiles/local --report results/report.html "$@"
+.venv/bin/snakemake --cores "$cores" --profile profiles/local "$@"
+.venv/bin/snakemake --cores "$cores" --profile profiles/local --report results/report.html "$@"
 echo "Done: results/metrics/summary.tsv, results/explain/summary.tsv, results/report.html"

@@ -13,6 +13,16 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from ranoflow.config_check import (
+    config_problem,
+    config_sources,
+    dataset_root_problem,
+    demo_not_read,
+    merged,
+    settings_problem,
+    typed_overrides,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 MINIMAL = {"dataset": {"source": "lumiere", "root": "/data/LUMIERE"}}
@@ -73,13 +83,115 @@ def test_bad_config_fails_naming_the_key(config: dict[str, Any], named: str) -> 
     assert named in str(error.value)
 
 
+def sources_of(*named: tuple[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return list(named)
+
+
+@pytest.mark.parametrize(
+    ("config", "line"),
+    [
+        (with_setting("index", "referense", "previous"),
+         "unknown config key index.referense (in my_site.yaml); allowed under index: "
+         "exclude_less_than_3_months, modalities, reference"),
+        ({**MINIMAL, "foldz": {"k": 3}}, "unknown config key foldz (in my_site.yaml); allowed under (top level): "),
+        (with_setting("folds", "k", "five"), "config key folds.k = 'five' (in my_site.yaml) is not allowed: "
+                                             "expected integer >= 2"),
+        (with_setting("folds", "protocol", "nested"), "expected one of patient, paper"),
+        ({"dataset": {"source": "lumiere"}}, "config key dataset.root is missing (LUMIERE root folder"),
+    ],
+)
+def test_config_problem_is_one_line_with_key_allowed_values_and_file(config: dict[str, Any], line: str) -> None:
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    problem = config_problem(config, schema, sources_of(("config/lumiere.yaml", MINIMAL), ("my_site.yaml", config)))
+    assert line in problem
+    assert "\n" not in problem
+
+
+def test_config_problem_names_the_file_that_set_the_key() -> None:
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    base = with_setting("folds", "k", "five")
+    problem = config_problem(base, schema, sources_of(("config/lumiere.yaml", base), ("my_site.yaml", MINIMAL)))
+    assert "(in config/lumiere.yaml)" in problem
+    assert config_problem(validated(MINIMAL), schema, sources_of(("a.yaml", MINIMAL))) is None
+
+
+def test_nested_command_line_values_are_read_as_yaml() -> None:
+    # what Snakemake hands over for --config "training={max_epochs: 2, lr: 1.0e-3, amp: true, image_size: [32, 32, 32]}"
+    given = {"training": {"max_epochs": "2", "lr": "1.0e-3", "amp": "true", "image_size": ["32", "32", "32"],
+                          "cache_dir": "results/cache"}}
+    assert typed_overrides(given) == {"training": {"max_epochs": 2, "lr": 1.0e-3, "amp": True,
+                                                   "image_size": [32, 32, 32], "cache_dir": "results/cache"}}
+    validated({**MINIMAL, **typed_overrides(given)})
+
+
+def test_dataset_root_must_be_a_lumiere_folder(tmp_path: Path) -> None:
+    dataset = validated({"dataset": {"source": "lumiere", "root": "/path/to/LUMIERE"}})["dataset"]
+    assert dataset_root_problem(dataset, "config/lumiere.yaml").startswith(
+        "dataset.root is still the placeholder '/path/to/LUMIERE': set dataset.root to your downloaded LUMIERE "
+        "folder in config/lumiere.yaml")
+    dataset["root"] = str(tmp_path / "nowhere")
+    assert "is not a folder" in dataset_root_problem(dataset, "my_site.yaml")
+    dataset["root"] = str(tmp_path)
+    assert "has no Imaging or LUMIERE-ExpertRating-v202211.csv" in dataset_root_problem(dataset, "my_site.yaml")
+    (tmp_path / "Imaging").mkdir()
+    (tmp_path / "LUMIERE-ExpertRating-v202211.csv").write_text("Patient,Date\n")
+    assert dataset_root_problem(dataset, "my_site.yaml") is None
+
+
+def dry_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`snakemake -n` of the repository's workflow with `args`, run from a copy's root as users do."""
+    for name in ("Snakefile", "pyproject.toml", "config", "workflow", "profiles"):
+        if not (tmp_path / name).exists():
+            (tmp_path / name).symlink_to(REPO / name)
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+
+
 @pytest.mark.slow
-def test_snakemake_dry_run_fails_naming_an_unknown_key(tmp_path: Path) -> None:
-    config = with_setting("index", "referense", "bratpro")
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
-    result = subprocess.run(
-        [*command, "--configfile", str(tmp_path / "bad.yaml"), "-n"], capture_output=True, text=True, timeout=120
-    )
+def test_snakemake_names_an_unknown_key_in_one_line_without_the_schema(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"index": {"referense": "bratpro"}}))
+    result = dry_run(tmp_path, "--configfile", "config/config.yaml", "bad.yaml")
     assert result.returncode != 0
-    assert "'referense' was unexpected" in result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    assert ("unknown config key index.referense (in bad.yaml); allowed under index: "
+            "exclude_less_than_3_months, modalities, reference") in output
+    assert "Failed validating" not in output and len(output.splitlines()) < 6, output
+
+
+@pytest.mark.slow
+def test_command_line_overrides_validate_and_reach_the_rules(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, "--config", "training={max_epochs: 2, lr: 1.0e-3}", "--printshellcmds")
+    assert result.returncode == 0, result.stderr
+    bad = dry_run(tmp_path, "--config", "training={max_epochs: two}")
+    assert "config key training.max_epochs = 'two' (in --config) is not allowed: expected integer" in bad.stdout + bad.stderr
+
+
+@pytest.mark.slow
+def test_lumiere_config_with_its_placeholder_root_says_what_to_set(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, "--configfile", "config/lumiere.yaml")
+    assert result.returncode != 0
+    assert ("config/config.yaml (the demo) is not read: the config comes from config/lumiere.yaml only."
+            in result.stdout + result.stderr)
+    assert ("dataset.root is still the placeholder '/path/to/LUMIERE': set dataset.root to your downloaded "
+            "LUMIERE folder in config/lumiere.yaml") in result.stdout + result.stderr
+    assert "MissingInputException" not in result.stdout + result.stderr
+
+
+def test_a_dataset_template_cannot_serve_the_atlas_skull_strip() -> None:
+    config = validated({"dataset": {"source": "synthetic", "root": "results/demo/LUMIERE"},
+                        "preprocessing": {"skull_strip": {"method": "atlas"}, "template": {"source": "dataset"}}})
+    problem = settings_problem(config, [("my_site.yaml", config)])
+    assert problem.startswith("preprocessing.skull_strip.method atlas needs a whole-head template: set "
+                              "preprocessing.template.source to files")
+
+
+def test_configfile_runs_leave_the_demo_out_and_say_so(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"folds": {"k": 3}}))
+    demo = ("config/config.yaml", {"folds": {"k": 2, "seed": 1}, "dataset": {"source": "synthetic"}})
+    sources = config_sources([site], {"folds": {"seed": "7"}}, demo)
+    assert merged(sources) == {"folds": {"k": 3, "seed": 7}}
+    assert demo_not_read(sources, "config/config.yaml") == (
+        f"config/config.yaml (the demo) is not read: the config comes from {site} only and --config.")
+    assert merged(config_sources([], {}, demo)) == demo[1]
+    assert demo_not_read(config_sources([], {}, demo), "config/config.yaml") is None

@@ -1,12 +1,15 @@
 """The tiny demo through a real Slurm with the cluster profile, up to a training job that asks for a GPU.
 
 Needs the single-node test cluster of tests/slurm/start_cluster.sh (tests/run.sh starts it as root);
-skipped when no Slurm controller answers. The command is the README's cluster command,
-`snakemake --workflow-profile profiles/slurm`, run from the root of a copy of the repository.
+skipped when no Slurm controller answers. The command is the README's cluster command, typed as users
+type it: `snakemake --profile slurm` from the root of a copy of the repository, after the README's
+one-time `bash workflow/install_slurm_profile.sh` into a temporary Snakemake configuration directory
+(XDG_CONFIG_HOME); the job groups come from profiles/default, which Snakemake adds by itself.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,10 +21,10 @@ from demo_run import check, snakemake, snapshot, tiny_config, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-PROFILE = "profiles/slurm"
+PROFILE = "slurm"  # the named profile, as installed by workflow/install_slurm_profile.sh
 TRAIN_TARGET = "results/models/exp_a/fold_0/metrics.json"
 TRAIN_COMMENT = "rule_train_wildcards_exp_a_0"  # the plugin's sbatch --comment
-PREPROCESS_GROUP = "preprocess"  # profiles/slurm groups skull_strip and register per study
+PREPROCESS_GROUP = "preprocess"  # profiles/default groups skull_strip and register per study
 
 
 def slurm_up() -> str:
@@ -59,9 +62,13 @@ def test_demo_runs_through_slurm_with_a_gpu_training_job(tmp_path):
 
     config = tiny_config(resources={"train": {"gpu": 1, "runtime": 20, "mem_mb": 2000, "threads": 1}})
     root = snapshot(tmp_path)
-    run = check(snakemake(root, write_config(root, config), "--workflow-profile", PROFILE, TRAIN_TARGET,
-                          timeout_s=600))
+    xdg = {"XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+    subprocess.run(["bash", "workflow/install_slurm_profile.sh"], cwd=root, env={**os.environ, **xdg},
+                   check=True, capture_output=True)
+    run = check(snakemake(root, write_config(root, config), "--profile", PROFILE, TRAIN_TARGET,
+                          timeout_s=600, env=xdg))
     log = run.stdout + run.stderr
+    assert "Using profiles slurm and workflow specific profile profiles/default" in log, log[:2000]
     assert (tmp_path / TRAIN_TARGET).is_file()
 
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)

@@ -45,8 +45,8 @@ def _resolve_relative(node: ast.ImportFrom, importer: str | None, is_package: bo
     return ".".join(anchor + ([node.module] if node.module else []))
 
 
-def imported_modules(path: Path, package_dir: Path) -> set[str]:
-    """Modules of the package a Python file imports anywhere in its body (function-level imports included)."""
+def _all_imports(path: Path, package_dir: Path) -> set[str]:
+    """Every module name a Python file imports anywhere in its body (function-level imports included)."""
     importer = _module_name(path, package_dir)
     is_package = path.name == "__init__.py"
     found: set[str] = set()
@@ -59,7 +59,12 @@ def imported_modules(path: Path, package_dir: Path) -> set[str]:
                 found.add(module)
                 # `from ranoflow.train import fold` imports the submodule `ranoflow.train.fold`
                 found |= {f"{module}.{alias.name}" for alias in node.names}
-    return {name for name in found if module_path(name, package_dir) is not None}
+    return found
+
+
+def imported_modules(path: Path, package_dir: Path) -> set[str]:
+    """Modules of the package a Python file imports anywhere in its body (function-level imports included)."""
+    return {name for name in _all_imports(path, package_dir) if module_path(name, package_dir) is not None}
 
 
 def _with_parents(name: str) -> set[str]:
@@ -87,3 +92,12 @@ def code_hash(script: str | Path, package_dir: str | Path) -> str:
     for module in module_closure(script, package_dir):
         digest.update(b"\0" + module.encode() + b"\0" + module_path(module, package_dir).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def external_imports(script: str | Path, package_dir: str | Path) -> set[str]:
+    """Top-level names of the modules outside the package that the script and its package closure
+    import (standard library included), e.g. {"json", "numpy", "torch"}."""
+    package_dir = Path(package_dir)
+    files = [Path(script), *(module_path(m, package_dir) for m in module_closure(script, package_dir))]
+    names = set().union(*(_all_imports(path, package_dir) for path in files))
+    return {name.split(".")[0] for name in names if name.split(".")[0] != package_dir.name}

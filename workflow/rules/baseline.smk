@@ -31,7 +31,7 @@ rule rano_baseline:
     benchmark:
         f"{BENCHMARKS}/rano_baseline/rano_baseline.tsv"
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         settings={
             "baseline": config["baseline"],
@@ -58,7 +58,7 @@ rule rano_baseline_plot:
         f"{LOGS}/rano_baseline_plot/rano_baseline_plot.log",
     localrule: True
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         code=script_code("rano_baseline_plot"),
     script:

@@ -4,26 +4,22 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from snakemake.common.configfile import load_configfile
-from snakemake.utils import update_config, validate
-
-# Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
-# leak into a real run. A run given --configfile uses exactly those files (in order) plus --config.
-if workflow.overwrite_configfiles:
-    _cli_config = {}
-    for _path in workflow.overwrite_configfiles:
-        update_config(_cli_config, load_configfile(_path))
-    update_config(_cli_config, workflow.config_settings.overwrite_config or {})
-    config.clear()
-    config.update(_cli_config)
-
-validate(config, "../schemas/config.schema.yaml", set_default=True)
+import yaml
+from snakemake.logging import logger
+from snakemake.utils import validate
 
 # ranoflow's pure-Python parts (no torch, MONAI or ANTs) are read at parse time.
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(WORKFLOW_DIR))
 from ranoflow import tables
 from ranoflow.code_hash import code_hash
+from ranoflow.config_check import (
+    config_problem,
+    config_sources,
+    demo_not_read,
+    merged,
+    settings_problem,
+)
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
     resolve_experiments,
@@ -31,6 +27,32 @@ from ranoflow.train.experiments import (
     to_plain,
 )
 from ranoflow.vocabulary import MODALITIES
+
+DEMO_CONFIG = "config/config.yaml"
+SCHEMA = WORKFLOW_DIR / "schemas" / "config.schema.yaml"
+
+
+def stop_if(problem):
+    """End the run with one line (no traceback, no schema dump) when the config has a problem."""
+    if problem:
+        logger.error(problem)
+        sys.exit(1)
+
+
+# The config: the --configfile files (else the demo's), then --config; checked against the schema.
+_sources = config_sources(
+    workflow.overwrite_configfiles,
+    workflow.config_settings.config or {},
+    (DEMO_CONFIG, config),
+)
+if demo_not_read(_sources, DEMO_CONFIG):
+    logger.info(demo_not_read(_sources, DEMO_CONFIG))
+config.clear()
+config.update(merged(_sources))
+_problem = config_problem(config, yaml.safe_load(SCHEMA.read_text()), _sources)
+stop_if(_problem and f"{_problem} (schema: workflow/schemas/{SCHEMA.name})")
+validate(config, str(SCHEMA), set_default=True)
+stop_if(settings_problem(config, _sources))
 
 # ---- paths shared by several stages: each defined once, here ----
 RESULTS = "results"
@@ -201,7 +223,16 @@ def segmentation_source(wildcards):
     )
 
 
+DATASET_TEMPLATE = {
+    "template_head": f"{PREPROCESSED}/atlas/dataset_template/head.nii.gz",
+    "template_mask": f"{PREPROCESSED}/atlas/dataset_template/brain_mask.nii.gz",
+}
+
+
 def template_files():
+    """The whole-head template and its brain mask: files of the config, or built from the dataset."""
+    if PREPROCESS["template"]["source"] == "dataset":
+        return DATASET_TEMPLATE
     return {
         "template_head": PREPROCESS["template"]["head"],
         "template_mask": PREPROCESS["template"]["brain_mask"],

@@ -19,7 +19,7 @@ if config["dataset"]["source"] == "synthetic":
         benchmark:
             f"{BENCHMARKS}/synthetic_dataset/synthetic_dataset.tsv"
         conda:
-            "../../envs/preprocess.yaml"
+            "../../envs/base.yaml"
         threads: 2
         resources:
             mem_mb=2000,

@@ -1,6 +1,28 @@
 # Preprocess stage: per study, a brain mask in the anchor's native space (skull_strip), then every
 # modality rigidly to the anchor, one anchor->atlas registration and one resampling onto the common
 # atlas grid (register). preprocess_manifest lists every paired study's status for later stages.
+# With preprocessing.template.source: dataset, dataset_template builds the atlas from the dataset's own
+# atlas-space skull-stripped images first.
+
+
+rule dataset_template:
+    input:
+        studies=STUDIES,
+    output:
+        **DATASET_TEMPLATE,
+    log:
+        f"{LOGS}/dataset_template/dataset_template.log",
+    benchmark:
+        f"{BENCHMARKS}/dataset_template/dataset_template.tsv"
+    conda:
+        "../../envs/base.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        settings={"modality": PREPROCESS["template"]["modality"]},
+        code=script_code("dataset_template"),
+    script:
+        "../scripts/dataset_template.py"
 
 
 rule atlas_grid:
@@ -94,7 +116,7 @@ rule preprocess_manifest:
         f"{LOGS}/preprocess_manifest/preprocess_manifest.log",
     localrule: True
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         outlier_mad=PREPROCESS["qc"]["outlier_mad"],
         code=script_code("preprocess_manifest"),
