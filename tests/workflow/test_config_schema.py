@@ -92,7 +92,7 @@ def sources_of(*named: tuple[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
     [
         (with_setting("index", "referense", "previous"),
          "unknown config key index.referense (in my_site.yaml); allowed under index: "
-         "exclude_less_than_3_months, modalities, reference"),
+         "exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, reference"),
         ({**MINIMAL, "foldz": {"k": 3}}, "unknown config key foldz (in my_site.yaml); allowed under (top level): "),
         (with_setting("folds", "k", "five"), "config key folds.k = 'five' (in my_site.yaml) is not allowed: "
                                              "expected integer >= 2"),

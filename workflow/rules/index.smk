@@ -32,7 +32,7 @@ rule study_volumes:
     benchmark:
         f"{BENCHMARKS}/study_volumes/study_volumes.tsv"
     conda:
-        "../../envs/preprocess.yaml"
+        "../../envs/base.yaml"
     params:
         # one segmentation choice for the whole workflow: the baseline's
         settings={
