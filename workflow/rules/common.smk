@@ -24,6 +24,7 @@ WORKFLOW_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(WORKFLOW_DIR))
 from ranoflow import tables
 from ranoflow.code_hash import code_hash
+from ranoflow.dataset.guard import check_dataset_root
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
     resolve_experiments,
@@ -37,6 +38,7 @@ RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 DATA_ROOT = config["dataset"]["root"]
+check_dataset_root(config["dataset"]["source"], DATA_ROOT, RESULTS)
 IMAGING = f"{DATA_ROOT}/Imaging"
 STUDIES = f"{RESULTS}/index/studies.tsv"
 ORPHANS = f"{RESULTS}/index/orphan_ratings.tsv"
@@ -73,6 +75,26 @@ def script_code(script):
     """
     return code_hash(
         WORKFLOW_DIR / "scripts" / f"{script}.py", WORKFLOW_DIR / "ranoflow"
+    )
+
+
+def ordered(value):
+    """`value` with every mapping's keys sorted, so reordering config keys reruns nothing."""
+    if isinstance(value, dict):
+        return {key: ordered(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [ordered(item) for item in value]
+    return value
+
+
+def settings(**values):
+    """A rule's config values as its one `settings` param. Snakemake compares params as a set of
+    values without their names, so two separate params could swap values unnoticed; one dict keeps
+    each value under its name. A callable value is a function of the job's wildcards."""
+    if not any(callable(value) for value in values.values()):
+        return ordered(values)
+    return lambda wildcards: ordered(
+        {k: v(wildcards) if callable(v) else v for k, v in values.items()}
     )
 
 
@@ -324,18 +346,9 @@ def explain_directories(wildcards):
 
 
 def explain_settings():
-    """The explain settings a map depends on (not the choice of experiments), as the rule's params."""
+    """The explain settings a map depends on (not the choice of experiments)."""
     skip = ("best", "experiments", "resources")
-
-    # Sorted keys: Snakemake compares params by their text, so reordering config keys must not rerun.
-    def ordered(value):
-        return (
-            {k: ordered(value[k]) for k in sorted(value)}
-            if isinstance(value, dict)
-            else value
-        )
-
-    return ordered({k: v for k, v in config["explain"].items() if k not in skip})
+    return {k: v for k, v in config["explain"].items() if k not in skip}
 
 
 def get_final_output():

@@ -16,7 +16,9 @@ rule aggregate_experiment:
     conda:
         "../../envs/base.yaml"
     params:
-        experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+        settings=settings(
+            experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment]
+        ),
         code=script_code("aggregate_experiment"),
     script:
         "../scripts/aggregate_experiment.py"
@@ -54,8 +56,9 @@ rule summary:
     conda:
         "../../envs/base.yaml"
     params:
-        bootstrap=config["training"]["bootstrap"],
-        seed=config["training"]["seed"],
+        settings=settings(
+            bootstrap=config["training"]["bootstrap"], seed=config["training"]["seed"]
+        ),
         code=script_code("summary"),
     script:
         "../scripts/summary.py"

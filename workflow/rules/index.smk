@@ -16,7 +16,7 @@ rule index:
     conda:
         "../../envs/base.yaml"
     params:
-        modalities=config["index"]["modalities"],
+        settings=settings(modalities=config["index"]["modalities"]),
         code=script_code("index"),
     script:
         "../scripts/index.py"
@@ -36,9 +36,11 @@ checkpoint pairs:
     conda:
         "../../envs/base.yaml"
     params:
-        reference=config["index"]["reference"],
-        modalities=config["index"]["modalities"],
-        exclude_less_than_3_months=config["index"]["exclude_less_than_3_months"],
+        settings=settings(
+            reference=config["index"]["reference"],
+            modalities=config["index"]["modalities"],
+            exclude_less_than_3_months=config["index"]["exclude_less_than_3_months"],
+        ),
         code=script_code("pairs"),
     script:
         "../scripts/pairs.py"
@@ -55,7 +57,7 @@ rule folds:
     conda:
         "../../envs/base.yaml"
     params:
-        folds=config["folds"],
+        settings=settings(folds=config["folds"]),
         code=script_code("folds"),
     script:
         "../scripts/folds.py"

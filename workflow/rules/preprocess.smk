@@ -14,9 +14,11 @@ rule atlas_grid:
     conda:
         "../../envs/preprocess.yaml"
     params:
-        spacing_mm=PREPROCESS["spacing_mm"],
-        margin_mm=PREPROCESS["margin_mm"],
-        registration_mm=PREPROCESS["registration_mm"],
+        settings=settings(
+            spacing_mm=PREPROCESS["spacing_mm"],
+            margin_mm=PREPROCESS["margin_mm"],
+            registration_mm=PREPROCESS["registration_mm"],
+        ),
         code=script_code("atlas_grid"),
     script:
         "../scripts/atlas_grid.py"
@@ -38,11 +40,13 @@ rule skull_strip:
     resources:
         mem_mb=PREPROCESS["mem_mb"],
     params:
-        skull_strip=PREPROCESS["skull_strip"],
-        anchor=PREPROCESS["anchor"],
-        min_brain_ml=PREPROCESS["qc"]["min_brain_ml"],
-        seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
-        on_error=PREPROCESS["on_error"],
+        settings=settings(
+            skull_strip=PREPROCESS["skull_strip"],
+            anchor=PREPROCESS["anchor"],
+            min_brain_ml=PREPROCESS["qc"]["min_brain_ml"],
+            seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
+            on_error=PREPROCESS["on_error"],
+        ),
         code=script_code("skull_strip"),
     script:
         "../scripts/skull_strip.py"
@@ -70,15 +74,17 @@ rule register:
     resources:
         mem_mb=PREPROCESS["mem_mb"],
     params:
-        input=PREPROCESS["input"],
-        atlas_transform=PREPROCESS["atlas_transform"],
-        registration_mm=PREPROCESS["registration_mm"],
-        n4=PREPROCESS["n4"],
-        qc=PREPROCESS["qc"],
-        segmentation_space=PREPROCESS["segmentation"]["space"],
-        segmentation_source=segmentation_source,
-        seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
-        on_error=PREPROCESS["on_error"],
+        settings=settings(
+            input=PREPROCESS["input"],
+            atlas_transform=PREPROCESS["atlas_transform"],
+            registration_mm=PREPROCESS["registration_mm"],
+            n4=PREPROCESS["n4"],
+            qc=PREPROCESS["qc"],
+            segmentation_space=PREPROCESS["segmentation"]["space"],
+            segmentation_source=segmentation_source,
+            seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
+            on_error=PREPROCESS["on_error"],
+        ),
         code=script_code("register"),
     script:
         "../scripts/register.py"
@@ -96,7 +102,7 @@ rule preprocess_manifest:
     conda:
         "../../envs/preprocess.yaml"
     params:
-        outlier_mad=PREPROCESS["qc"]["outlier_mad"],
+        settings=settings(outlier_mad=PREPROCESS["qc"]["outlier_mad"]),
         code=script_code("preprocess_manifest"),
     script:
         "../scripts/preprocess_manifest.py"

@@ -25,7 +25,7 @@ rule cohort_summary:
     conda:
         "../../envs/base.yaml"
     params:
-        reference=config["index"]["reference"],
+        settings=settings(reference=config["index"]["reference"]),
         code=script_code("cohort_summary"),
     script:
         "../scripts/cohort_summary.py"
@@ -68,9 +68,15 @@ rule results_table:
     conda:
         "../../envs/base.yaml"
     params:
-        title="Results",
-        tables={
-            "summary": "Median balanced accuracy over the test folds (learned models and baselines)"
+        # tables: [input name, heading], in display order
+        settings={
+            "title": "Results",
+            "tables": [
+                [
+                    "summary",
+                    "Median balanced accuracy over the test folds (learned models and baselines)",
+                ]
+            ],
         },
         code=script_code("table_page"),
     script:
@@ -92,8 +98,12 @@ rule explanations_table:
     conda:
         "../../envs/base.yaml"
     params:
-        title="Explanations",
-        tables={"explain": "Attribution overlap with the tumour per explained model"},
+        settings={
+            "title": "Explanations",
+            "tables": [
+                ["explain", "Attribution overlap with the tumour per explained model"]
+            ],
+        },
         code=script_code("table_page"),
     script:
         "../scripts/table_page.py"
@@ -114,10 +124,13 @@ rule software_versions:
     conda:
         "../../envs/base.yaml"
     params:
-        pins=PINNED_REQUIREMENTS,
-        config=config,
-        # the running Snakemake, which the rule's own environment need not contain
-        snakemake_version=__import__("snakemake").__version__,
+        # a plain dict, not settings(): config keeps its order in the recorded config.yaml;
+        # snakemake_version: the running Snakemake, which the rule's own environment need not contain
+        settings={
+            "pins": PINNED_REQUIREMENTS,
+            "config": config,
+            "snakemake_version": __import__("snakemake").__version__,
+        },
         code=script_code("software_versions"),
     script:
         "../scripts/software_versions.py"

@@ -7,7 +7,7 @@ from ranoflow.evaluate.experiment_metrics import aggregate_experiment
 from ranoflow.script_log import start_log
 
 log = start_log(snakemake)
-experiment = snakemake.params.experiment
+experiment = snakemake.params.settings["experiment"]
 doc = aggregate_experiment(
     experiment,
     [Path(p).parent for p in snakemake.input.metrics],

@@ -7,7 +7,7 @@ from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
 start_log(snakemake)
-settings = snakemake.params.folds
+settings = snakemake.params.settings["folds"]
 folds = make_folds(
     read_tsv(snakemake.input.pairs),
     protocol=settings["protocol"],

@@ -7,19 +7,20 @@ from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
 log = start_log(snakemake)
+settings = snakemake.params.settings
 pairs, excluded = build_pairs(
     read_studies(snakemake.input.studies),
     read_tsv(snakemake.input.orphans),
     read_demographics(snakemake.input.demographics),
-    reference=snakemake.params.reference,
-    modalities=snakemake.params.modalities,
-    exclude_less_than_3_months=snakemake.params.exclude_less_than_3_months,
+    reference=settings["reference"],
+    modalities=settings["modalities"],
+    exclude_less_than_3_months=settings["exclude_less_than_3_months"],
 )
 pairs.to_csv(snakemake.output.pairs, sep="\t", index=False)
 excluded.to_csv(snakemake.output.excluded, sep="\t", index=False)
 log.info(
     "reference rule %r: %d scorable pairs of %d patients",
-    snakemake.params.reference,
+    settings["reference"],
     len(pairs),
     pairs["patient"].nunique(),
 )

@@ -9,7 +9,7 @@ from ranoflow.train.pretext import pretrain_fold
 
 start_log(snakemake)
 pretrain_fold(
-    task=snakemake.params.task,
+    task=snakemake.params.settings["task"],
     pairs=read_tsv(snakemake.input.pairs),
     folds=json.loads(Path(snakemake.input.folds).read_text()),
     manifest=read_tsv(snakemake.input.manifest),

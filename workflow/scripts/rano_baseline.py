@@ -8,7 +8,7 @@ from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
 log = start_log(snakemake)
-section = snakemake.params.baseline
+section = snakemake.params.settings["baseline"]
 settings = RuleSettings.from_config(section)
 pairs = read_tsv(snakemake.input.pairs)
 studies = read_tsv(snakemake.input.studies)
@@ -17,7 +17,7 @@ with open(snakemake.input.folds) as handle:
 
 assessed, missing = predict_pairs(pairs, studies, settings, section["volumes"])
 predictions = scored_predictions(pairs, assessed, folds, section["missing_prediction"])
-metrics = score(predictions, folds, settings, section["missing_prediction"], snakemake.params.bootstrap)
+metrics = score(predictions, folds, settings, section["missing_prediction"], snakemake.params.settings["bootstrap"])
 
 missing["fold"] = missing["id"].map(fold_of_pairs(folds)).astype("Int64")
 missing.to_csv(snakemake.output.missing, sep="\t", index=False)

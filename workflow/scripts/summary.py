@@ -14,7 +14,7 @@ experiments = [json.loads(Path(p).read_text()) for p in snakemake.input.experime
 extra = [json.loads(Path(p).read_text()) for p in snakemake.input.extra]
 pairs = read_tsv(snakemake.input.pairs)
 folds = json.loads(Path(snakemake.input.folds).read_text())
-baseline = majority_baseline(pairs, folds, snakemake.params.bootstrap, snakemake.params.seed)
+baseline = majority_baseline(pairs, folds, snakemake.params.settings["bootstrap"], snakemake.params.settings["seed"])
 Path(snakemake.output.baseline).write_text(json.dumps(baseline, indent=2))
 table = summary_table([*experiments, *extra, baseline])
 table.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")

@@ -9,7 +9,7 @@ from ranoflow.train.fold import train_fold
 
 start_log(snakemake)
 train_fold(
-    experiment=snakemake.params.experiment,
+    experiment=snakemake.params.settings["experiment"],
     pairs=read_tsv(snakemake.input.pairs),
     folds=json.loads(Path(snakemake.input.folds).read_text()),
     manifest=read_tsv(snakemake.input.manifest),
