@@ -121,7 +121,10 @@ def train_fold(
         run_epoch,
         settings["max_epochs"],
         checkpoint,
-        key=fingerprint(experiment, fold, splits, str(pretrained or "")),
+        key={
+            "settings": fingerprint(experiment, fold, splits, str(pretrained or "")),
+            "preprocessed images": data.content,
+        },
         stateful={"scheduler": scheduler, "selection": selection},
         stop=lambda: bool(patience) and selection.bad_epochs >= patience,
     )
