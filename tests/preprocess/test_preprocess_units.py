@@ -256,7 +256,7 @@ def test_aggregate_flags_cohort_outliers_and_keeps_failed(tmp_path):
         preprocess_qc.write_status(study / "status.json", status)
         dirs.append(study)
     qc, manifest = preprocess_qc.aggregate(dirs, outlier_mad=4.0)
-    assert list(manifest.columns) == ["patient", "study", "status", "reason", "dir", "modalities"]
+    assert list(manifest.columns) == ["patient", "study", "status", "reason", "dir", "modalities", "checksum"]
     assert manifest["status"].tolist() == ["ok"] * 5 + ["flagged", "failed"]
     assert "cohort outlier" in manifest.loc[5, "reason"] and manifest.loc[0, "modalities"] == "CT1,T1"
     assert "dice" in qc.columns and len(qc) == 7
