@@ -123,7 +123,8 @@ FROM_EXPLAIN = {"explain", "explain_summary", "explanations_table"}
 
 
 def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:
-    """(setting, edit giving it the value of a sibling setting, the rules that edit must plan)."""
+    """(setting, edit giving it the value of a sibling setting, the rules that edit must plan besides
+    software_versions, which records the whole config)."""
     pre, train = config["preprocessing"], config["training"]
     explain = config["explain"]
     return [
@@ -137,7 +138,7 @@ def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:
         ("preprocessing.qc.min_brain_ml", {"preprocessing": {"qc": {"min_brain_ml": pre["seed"]}}},
          {"skull_strip"} | FROM_REGISTER),
         ("training.max_epochs", {"training": {"max_epochs": train["batch_size"]}}, FROM_TRAIN),
-        ("training.batch_size", {"training": {"batch_size": train["max_epochs"] + 1}}, FROM_TRAIN),
+        ("training.batch_size", {"training": {"batch_size": train["image_size"][0]}}, FROM_TRAIN),
         ("explain.n_per_class", {"explain": {"n_per_class": explain["n_per_class"] + 1}}, FROM_EXPLAIN),
         ("explain.methods", {"explain": {"methods": [*explain["methods"], "gradcam"]}}, FROM_EXPLAIN),
     ]
@@ -152,6 +153,6 @@ def test_a_setting_given_a_siblings_value_reruns_exactly_its_rules(completed):
     failures = []
     for number, (setting, edit, expected) in enumerate(sibling_edits(config)):
         planned = rules_of(plan_with(completed, edit, f"sibling_{number}.yaml")) - {"all"}
-        if planned != expected:
+        if planned != expected | {"software_versions"}:
             failures.append(f"{setting}: planned {sorted(planned)}, expected {sorted(expected)}")
     assert not failures, "\n".join(failures)
