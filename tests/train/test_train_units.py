@@ -3,6 +3,8 @@ augmentation, sampling, models and weights."""
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from train_helpers import make_dataset
 from ranoflow.preprocess.qc import aggregate
 from ranoflow.train import clinical, datasets, experiments, models, pair_items, transforms
 from ranoflow.train.augment import BatchAugment
+from ranoflow.train.fold import train_fold
 
 TRAINING = {"image_size": [16, 16, 16], "pretext_tasks": {
     "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1", "T2"], "input": "stack"}}}
@@ -240,3 +243,19 @@ def test_weights_only_refuses_pickled_objects(tmp_path):
     backbone, _ = models.build_backbone("resnet10", 1, [16] * 3)
     with pytest.raises(Exception, match="[Ww]eights only load failed|weights_only"):
         models.load_backbone_weights(backbone, tmp_path / "evil.pt")
+
+
+def test_training_refuses_a_fold_whose_training_split_lacks_a_class(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=8, pairs_per_patient=2, shape=(12, 12, 12))
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    folds = json.loads(paths["folds"].read_text())
+    label = dict(zip(pairs["id"], pairs["label"]))
+    folds["folds"][1]["train"] = [i for i in folds["folds"][1]["train"] if label[i] != "PR"]
+    settings = {"image_size": [8, 8, 8], "max_epochs": 1, "cache": "none",
+                "model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}}
+    spec = {"e": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121"}}
+    experiment = experiments.resolve_experiment("e", spec, settings)
+    with pytest.raises(ValueError, match="fold 1: no PR pair in the training split"):
+        train_fold(experiment, pairs, folds, manifest, 1, tmp_path / "model")
+    assert not (tmp_path / "model" / "model.pt").exists()

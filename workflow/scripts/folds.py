@@ -14,6 +14,7 @@ folds = make_folds(
     k=settings["k"],
     seed=settings["seed"],
     val_fraction=settings["val_fraction"],
+    strict=settings["strict"],
 )
 with open(snakemake.output.folds, "w") as handle:
     json.dump(folds, handle, indent=2)

@@ -36,6 +36,25 @@ from ranoflow.vocabulary import CLASSES
 log = logging.getLogger(__name__)
 
 
+def check_class_weights(fold: int, data: FoldData, refuse: bool = True) -> None:
+    """A class of the fold's validation or test pairs with no training pair gets loss weight 0 (a
+    validation set of only such pairs scores loss 0 every epoch): raise ValueError naming fold and class
+    (with `refuse` False, log a warning)."""
+    trained = {CLASSES[label] for label in data.train_labels}
+    evaluated = {CLASSES[item["label"]] for split in ("val", "test") for item in data.items[split]}
+    missing = [c for c in CLASSES if c in evaluated - trained]
+    if not missing:
+        return
+    message = (
+        f"fold {fold}: no {', '.join(missing)} pair in the training split, so its loss weight is 0 though its "
+        f"validation/test splits hold such pairs (see the warnings of folds.json: lower folds.k, or set "
+        f"training.allow_missing_class)"
+    )
+    if refuse:
+        raise ValueError(message)
+    log.warning("%s", message)
+
+
 def train_fold(
     experiment: dict,
     pairs: pd.DataFrame,
@@ -66,6 +85,8 @@ def train_fold(
         {k: len(v) for k, v in splits.items()},
     )
     data = prepare_data(experiment, pairs, manifest, splits, threads)
+    if settings["class_weighted_loss"]:
+        check_class_weights(fold, data, refuse=not settings["allow_missing_class"])
 
     model = build_model(
         experiment["architecture"],
