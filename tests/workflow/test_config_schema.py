@@ -38,7 +38,7 @@ def test_defaults_filled() -> None:
         "modalities": ["CT1", "T1", "T2", "FLAIR"],
         "exclude_less_than_3_months": False,
     }
-    assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2}
+    assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2, "strict": False}
     assert config["dataset"]["ratings_csv"] == "LUMIERE-ExpertRating-v202211.csv"
 
 
