@@ -15,6 +15,7 @@ from torch import nn
 from ranoflow.evaluate import metrics
 from ranoflow.train.augment import BatchAugment
 from ranoflow.train.datasets import FoldData, class_weights, fold_splits, prepare_data
+from ranoflow.train.job_guard import hold_lock
 from ranoflow.train.loop import (
     CHECKPOINT,
     Selection,
@@ -34,6 +35,7 @@ from ranoflow.train.models import build_model, load_backbone_weights
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
+LOCK = ".train.lock"  # held by the process training a fold's folder
 
 
 def check_class_weights(fold: int, data: FoldData, refuse: bool = True) -> None:
@@ -67,9 +69,11 @@ def train_fold(
     device: str | None = None,
 ) -> dict:
     """Train one experiment on one fold and write model.pt, predictions.tsv, metrics.json,
-    history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present."""
+    history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present; refuses to
+    start while another process trains into out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    lock = hold_lock(out / LOCK)
     settings = experiment["training"]
     torch.set_num_threads(max(threads, 1))
     dev = select_device(device)
@@ -167,6 +171,7 @@ def train_fold(
     )
     (out / "metadata.json").write_text(json.dumps(metadata, indent=2))
     checkpoint.unlink(missing_ok=True)
+    lock.close()
     return result
 
 
