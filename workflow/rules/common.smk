@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 from snakemake.common.configfile import load_configfile
+from snakemake.logging import logger
 from snakemake.utils import update_config, validate
 
 # Snakemake merges every --configfile recursively into what `configfile:` loaded, so demo keys would
@@ -27,6 +28,7 @@ from ranoflow.code_hash import code_hash
 from ranoflow.dataset.guard import check_dataset_root
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
+    modality_shortfalls,
     resolve_experiments,
     resolve_pretext_task,
     to_plain,
@@ -119,9 +121,20 @@ def read_tsv(path):
     return _read_tsv(str(path), Path(path).stat().st_mtime)
 
 
+@functools.cache
+def _warn_modality_shortfalls(path, mtime):
+    # once per pairs.tsv, before any preprocessing: not a param of `pairs`, so editing experiments reruns no index rule
+    for line in modality_shortfalls(
+        list(_read_tsv(path, mtime)["modalities"]), RESOLVED_EXPERIMENTS
+    ):
+        logger.warning(line)
+
+
 def scorable_pairs():
     """pairs.tsv, known once the `pairs` checkpoint has run."""
-    return read_tsv(checkpoints.pairs.get().output.pairs)
+    path = checkpoints.pairs.get().output.pairs
+    _warn_modality_shortfalls(str(path), Path(path).stat().st_mtime)
+    return read_tsv(path)
 
 
 def paired_studies():
