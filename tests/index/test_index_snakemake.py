@@ -119,3 +119,21 @@ def test_an_experiment_on_a_modality_most_pairs_lack_is_reported_before_preproce
     assert len(lines) == 1, lines
     assert lines[0].startswith("experiment flair needs T1,FLAIR, which ") and f"of {n_pairs} scorable pairs" in lines[0]
     assert not (tmp_path / "results" / "preprocessed").exists()
+
+
+@pytest.mark.slow
+def test_a_read_only_dataset_tree_is_read_and_left_as_it_was(tmp_path: Path) -> None:
+    """The index stage on a tree without write permission (as a shared, read-only LUMIERE copy is). Tests may
+    run as root, which permissions do not stop, so the tree is also checked byte for byte and by mtime."""
+    root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=2)
+    for path in [*root.rglob("*"), root]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = {p: (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns) for p in root.rglob("*")}
+    try:
+        snakemake(tmp_path, {"dataset": {"source": "lumiere", "root": "LUMIERE"}, "folds": {"k": 2}})
+        after = {p: (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns) for p in root.rglob("*")}
+        assert after == before
+        assert len(read(tmp_path / "results" / "index" / "pairs.tsv")) > 0
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

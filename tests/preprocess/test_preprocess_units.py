@@ -60,8 +60,9 @@ def _nifti(path, data):
         (lambda p: _nifti(p, np.random.rand(8, 8, 8, 3)), "3D"),
         (lambda p: _nifti(p, np.random.rand(16, 16)), "3D"),
         (lambda p: _nifti(p, np.zeros((8, 8, 8))), "empty"),
+        (lambda p: _nifti(p, np.where(np.eye(8)[:, :, None] > 0, np.nan, 1.0) * np.ones((8, 8, 8))), "NaN"),
     ],
-    ids=["garbage", "4d", "2d", "empty"],
+    ids=["garbage", "4d", "2d", "empty", "nan"],
 )
 def test_bad_input_error_names_the_file(tmp_path, make, problem):
     path = tmp_path / "T1.nii.gz"

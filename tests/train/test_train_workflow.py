@@ -102,12 +102,12 @@ def _start(tmp_path, out, settings):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _kill_after_first_checkpoint(process: subprocess.Popen, out: Path) -> None:
+def _kill_after_first_checkpoint(process: subprocess.Popen, out: Path, sent: int = signal.SIGKILL) -> None:
     deadline = time.time() + 300
     while not (out / CHECKPOINT).exists():
         assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
         time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
+    os.kill(process.pid, sent)
     process.wait()
 
 
@@ -136,7 +136,8 @@ def test_killed_training_starts_fresh_on_new_images(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_with_the_same_result(tmp_path):
+@pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_training_resumes_with_the_same_result(tmp_path, sent):
     make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
     settings = {**TINY, "max_epochs": 6, "early_stopping": {"patience": 0}, "cache": "none",
                 "model_kwargs": {"init_features": 16, "growth_rate": 8, "block_config": [2, 2, 2]}}
@@ -150,8 +151,8 @@ def test_killed_training_resumes_with_the_same_result(tmp_path):
 
     resumed = tmp_path / "resumed"
     process = _start(tmp_path, resumed, settings)
-    _kill_after_first_checkpoint(process, resumed)
-    assert process.returncode == -signal.SIGKILL and not (resumed / "model.pt").exists()
+    _kill_after_first_checkpoint(process, resumed, sent)
+    assert process.returncode == -sent and not (resumed / "model.pt").exists()
 
     restarted = _start(tmp_path, resumed, settings)
     log, _ = restarted.communicate(timeout=300)

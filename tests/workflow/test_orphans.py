@@ -1,5 +1,6 @@
 """No orphaned trainers: when the `snakemake` process dies (SIGKILL, so it cannot stop its jobs), its train
-job notices and stops; after `snakemake --unlock` the next run resumes the fold from its checkpoint."""
+job notices and stops; after `snakemake --unlock` the next run resumes the fold from its checkpoint. While the
+first run holds the working directory, a second one on the same target refuses to start."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def test_killed_snakemake_leaves_no_trainer_and_the_rerun_resumes(tiny_demo, tmp
         wait_for(lambda: (workdir / MODEL / "checkpoint.pt").exists(), 240, "the first checkpoint")
         left = trainers(workdir)
         assert len(left) == 1
+        second = snakemake(workdir, configfile, "--cores", "1", str(MODEL / "model.pt"))  # the same target
+        assert second.returncode != 0 and "LockException" in second.stdout + second.stderr
+        assert len(trainers(workdir)) == 1
         os.kill(started.pid, signal.SIGKILL)
         started.wait()
         wait_for(lambda: not trainers(workdir), 30, "the orphaned trainer to stop")
