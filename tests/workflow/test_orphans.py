@@ -43,7 +43,8 @@ def test_killed_snakemake_leaves_no_trainer_and_the_rerun_resumes(tiny_demo, tmp
     source, config = tiny_demo
     workdir = tmp_path / "run"
     shutil.copytree(source, workdir, symlinks=True)
-    long_training = merge(config, {"training": {"max_epochs": 60, "early_stopping": {"patience": 0}}})
+    # 0.1-0.3 s per tiny epoch: long enough to outlast a second Snakemake start and the wait below
+    long_training = merge(config, {"training": {"max_epochs": 400, "early_stopping": {"patience": 0}}})
     configfile = write_config(workdir, long_training, "long.yaml")
     command = [sys.executable, "-m", "snakemake", "--configfile", str(configfile), "--cores", "1",
                str(MODEL / "model.pt")]
@@ -53,13 +54,13 @@ def test_killed_snakemake_leaves_no_trainer_and_the_rerun_resumes(tiny_demo, tmp
     try:
         wait_for(lambda: (workdir / MODEL / "checkpoint.pt").exists(), 240, "the first checkpoint")
         left = trainers(workdir)
-        assert len(left) == 1
+        assert len(left) == 1, f"trainers running at the first checkpoint: {left}"
         second = snakemake(workdir, configfile, "--cores", "1", str(MODEL / "model.pt"))  # the same target
-        assert second.returncode != 0 and "LockException" in second.stdout + second.stderr
-        assert len(trainers(workdir)) == 1
+        assert second.returncode != 0 and "LockException" in second.stdout + second.stderr, second.stderr[-2000:]
+        assert trainers(workdir) == left, "the first trainer ended before the kill: raise max_epochs"
         os.kill(started.pid, signal.SIGKILL)
         started.wait()
-        wait_for(lambda: not trainers(workdir), 30, "the orphaned trainer to stop")
+        wait_for(lambda: not trainers(workdir), 10, "the orphaned trainer to stop")  # it polls every 2 s
     finally:
         for process in left:  # the trainer this test started, if it outlived the test
             if process.is_running():
