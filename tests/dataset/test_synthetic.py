@@ -23,6 +23,7 @@ from ranoflow.index.demographics import read_demographics
 from ranoflow.index.pairs import build_pairs
 from ranoflow.index.studies import build_index
 from ranoflow.index.volumes import study_volumes, volume_lookup
+from ranoflow.dataset.guard import MARKER
 from ranoflow.vocabulary import CLASSES, MODALITIES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -240,13 +241,14 @@ def test_pose_differs_between_studies(dataset):
 def test_snakemake_rule(tmp_path):
     config = tmp_path / "config.yaml"
     synthetic = {**TINY, "n_patients": 3, "studies_per_patient": [3, 4]}
-    config.write_text(json.dumps({"dataset": {"source": "synthetic", "root": "data", "synthetic": synthetic}}))
+    config.write_text(json.dumps({"dataset": {"source": "synthetic", "root": "results/data", "synthetic": synthetic}}))
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
         "--configfile", str(config), "--cores", "2", "synthetic_dataset",
     ]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True)
-    assert (tmp_path / "data" / lumiere.RATINGS_CSV).is_file()
+    assert (tmp_path / "results/data" / lumiere.RATINGS_CSV).is_file()
+    assert (tmp_path / "results/data" / MARKER).is_file()
     assert (tmp_path / "results/demo/template/head.nii.gz").is_file()
     assert any((tmp_path / "results/demo/truth").rglob("tumour.nii.gz"))
     assert (tmp_path / "results/logs/synthetic_dataset/synthetic_dataset.log").is_file()

@@ -113,3 +113,35 @@ def test_too_few_patients() -> None:
         make_folds(pairs, "patient", k=5)
     with pytest.raises(FoldError, match="protocol"):
         make_folds(pairs, "nested", k=2)  # type: ignore[arg-type]
+
+
+def one_patient_class(pairs: pd.DataFrame, label: str = "CR") -> pd.DataFrame:
+    """`pairs` with `label` held by the pairs of one patient only (and no other pair)."""
+    pairs = pairs.assign(label=pairs["label"].replace(label, "SD"))
+    first = pairs["patient"] == pairs["patient"].iloc[0]
+    return pairs.assign(label=pairs["label"].where(~first, label))
+
+
+def test_a_fold_whose_training_split_lacks_a_class_is_reported_or_refused(caplog) -> None:
+    pairs = one_patient_class(lumiere_sized_pairs(1, n_patients=20, n_studies=120))
+    with caplog.at_level("WARNING"):
+        folds = make_folds(pairs, "patient", k=4, seed=0)
+    lacking = [f["fold"] for f in folds["folds"] if not {"CR"} & set(pairs.set_index("id").loc[f["train"], "label"])]
+    assert len(lacking) == 1
+    expected = f"fold {lacking[0]}: no CR pair in the training split"
+    assert any(w.startswith(expected) for w in folds["warnings"]), folds["warnings"]
+    assert expected in caplog.text
+    with pytest.raises(FoldError, match=f"folds.strict: .*{expected}"):
+        make_folds(pairs, "patient", k=4, seed=0, strict=True)
+
+
+def test_folds_that_hold_every_class_carry_no_warning() -> None:
+    folds = make_folds(lumiere_sized_pairs(3), "patient", k=5, seed=7)
+    assert folds["warnings"] == []
+
+
+def test_classes_rarer_than_the_folds_fail_in_one_clear_line() -> None:
+    pairs = lumiere_sized_pairs(0, n_patients=4, n_studies=12).head(8)
+    pairs = pairs.assign(label=["CR", "CR", "PR", "PR", "SD", "SD", "PD", "PD"])
+    with pytest.raises(FoldError, match=r"folds.k=5: the pairs per class .* cannot be split .* lower folds.k"):
+        make_folds(pairs, "paper", k=5)

@@ -88,3 +88,52 @@ def test_folds_on_the_demo_data(tmp_path: Path) -> None:
     folds = json.loads((tmp_path / "results" / "splits" / "folds.json").read_text())
     assert_no_patient_crosses(folds, pairs)
     assert_covers_every_pair_once(folds, pairs)
+
+
+@pytest.mark.slow
+def test_an_experiment_on_a_modality_most_pairs_lack_is_reported_before_preprocessing(tmp_path: Path) -> None:
+    root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=6)
+    flair = sorted((root / "Imaging").rglob("FLAIR.nii.gz"))
+    for path in flair[2:]:
+        path.unlink()
+    config = {
+        "dataset": {"source": "lumiere", "root": "LUMIERE"},
+        "folds": {"protocol": "patient", "k": 3, "seed": 1},
+        # any NIfTI will do as the atlas of a dry run
+        "preprocessing": {"skull_strip": {"method": "passthrough"},
+                          "template": {"head": str(flair[0]), "brain_mask": str(flair[1])}},
+        "experiments": {
+            "flair": {"modalities": ["T1", "FLAIR"], "input": "stack", "architecture": "densenet121"},
+            "t1": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121"},
+        },
+    }
+    snakemake(tmp_path, config)
+    n_pairs = len(read(tmp_path / "results" / "index" / "pairs.tsv"))
+    plan = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--dry-run"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    lines = [line for line in (plan.stdout + plan.stderr).splitlines() if line.startswith("experiment ")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("experiment flair needs T1,FLAIR, which ") and f"of {n_pairs} scorable pairs" in lines[0]
+    assert not (tmp_path / "results" / "preprocessed").exists()
+
+
+@pytest.mark.slow
+def test_a_read_only_dataset_tree_is_read_and_left_as_it_was(tmp_path: Path) -> None:
+    """The index stage on a tree without write permission (as a shared, read-only LUMIERE copy is). Tests may
+    run as root, which permissions do not stop, so the tree is also checked byte for byte and by mtime."""
+    root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=2)
+    for path in [*root.rglob("*"), root]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = {p: (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns) for p in root.rglob("*")}
+    try:
+        snakemake(tmp_path, {"dataset": {"source": "lumiere", "root": "LUMIERE"}, "folds": {"k": 2}})
+        after = {p: (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns) for p in root.rglob("*")}
+        assert after == before
+        assert len(read(tmp_path / "results" / "index" / "pairs.tsv")) > 0
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

@@ -173,3 +173,24 @@ def test_missing_csv_names_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="Sex"):
         _rewrite_csv(root / lumiere.DEMOGRAPHICS_CSV, drop="Sex")
         read_demographics(root / lumiere.DEMOGRAPHICS_CSV)
+
+
+def test_crlf_and_bom_csvs_read_the_same(tmp_path: Path) -> None:
+    plain = write_lumiere_fixture(tmp_path / "plain", n_plain=2)
+    windows = write_lumiere_fixture(tmp_path / "windows", n_plain=2)
+    for name in (lumiere.RATINGS_CSV, lumiere.COMPLETENESS_CSV, lumiere.DEMOGRAPHICS_CSV):
+        text = (windows / name).read_text()
+        (windows / name).write_bytes(b"\xef\xbb\xbf" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode())
+    expected, got = index_of(plain), index_of(windows)
+    paths = lambda table: table.replace(str(plain), str(windows), regex=True)  # noqa: E731
+    pd.testing.assert_frame_equal(paths(expected.studies), got.studies)
+    pd.testing.assert_frame_equal(paths(expected.orphans), got.orphans)
+    pd.testing.assert_frame_equal(read_demographics(plain / lumiere.DEMOGRAPHICS_CSV),
+                                  read_demographics(windows / lumiere.DEMOGRAPHICS_CSV))
+
+
+def test_empty_csv_names_the_file(tmp_path: Path) -> None:
+    root = write_lumiere_fixture(tmp_path, n_plain=0)
+    (root / lumiere.RATINGS_CSV).write_text("")
+    with pytest.raises(DatasetError, match=rf"{lumiere.RATINGS_CSV}: empty file"):
+        index_of(root)

@@ -60,8 +60,9 @@ def _nifti(path, data):
         (lambda p: _nifti(p, np.random.rand(8, 8, 8, 3)), "3D"),
         (lambda p: _nifti(p, np.random.rand(16, 16)), "3D"),
         (lambda p: _nifti(p, np.zeros((8, 8, 8))), "empty"),
+        (lambda p: _nifti(p, np.where(np.eye(8)[:, :, None] > 0, np.nan, 1.0) * np.ones((8, 8, 8))), "NaN"),
     ],
-    ids=["garbage", "4d", "2d", "empty"],
+    ids=["garbage", "4d", "2d", "empty", "nan"],
 )
 def test_bad_input_error_names_the_file(tmp_path, make, problem):
     path = tmp_path / "T1.nii.gz"
@@ -256,7 +257,7 @@ def test_aggregate_flags_cohort_outliers_and_keeps_failed(tmp_path):
         preprocess_qc.write_status(study / "status.json", status)
         dirs.append(study)
     qc, manifest = preprocess_qc.aggregate(dirs, outlier_mad=4.0)
-    assert list(manifest.columns) == ["patient", "study", "status", "reason", "dir", "modalities"]
+    assert list(manifest.columns) == ["patient", "study", "status", "reason", "dir", "modalities", "checksum"]
     assert manifest["status"].tolist() == ["ok"] * 5 + ["flagged", "failed"]
     assert "cohort outlier" in manifest.loc[5, "reason"] and manifest.loc[0, "modalities"] == "CT1,T1"
     assert "dice" in qc.columns and len(qc) == 7

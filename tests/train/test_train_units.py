@@ -3,14 +3,19 @@ augmentation, sampling, models and weights."""
 
 from __future__ import annotations
 
+import json
+
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from train_helpers import make_dataset
 
+from ranoflow.preprocess.qc import aggregate
 from ranoflow.train import clinical, datasets, experiments, models, pair_items, transforms
 from ranoflow.train.augment import BatchAugment
+from ranoflow.train.fold import train_fold
 
 TRAINING = {"image_size": [16, 16, 16], "pretext_tasks": {
     "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1", "T2"], "input": "stack"}}}
@@ -109,7 +114,7 @@ def test_pair_input_channels_and_size(tmp_path, mode, channels):
     transform = transforms.preprocess_transform(["T1", "T2", "FLAIR"], mode, [12, 12, 12], "resize")
     out = transform(items[0])
     assert tuple(out["image"].shape) == (channels, 12, 12, 12)
-    sides = {f"{side}_{key}" for side in ("current", "previous") for key in ("study", "dir")}
+    sides = {f"{side}_{key}" for side in ("current", "previous") for key in ("study", "dir", "checksum")}
     assert set(out) == {"id", "patient", "label", "clinical", "image", *sides}
     assert out["current_dir"].endswith(out["current_study"]) and out["previous_dir"].endswith(out["previous_study"])
     if mode == "subtract":  # current minus previous of the same modality
@@ -127,6 +132,34 @@ def test_disk_cache_is_keyed_by_settings(tmp_path):
         dataset = datasets.cached_dataset(items, transform, "disk", tmp_path / "cache", cache_key=str(size))
         assert tuple(dataset[0]["image"].shape) == (2, size, size, size)
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+
+def test_disk_cache_follows_new_images_of_a_study(tmp_path):
+    """Preprocessing rerun with another setting writes new images at the same paths: the disk cache
+    (keyed by the manifest's checksums) hands training the new tensors, not the cached old ones."""
+    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1, shape=(20, 20, 20))
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    transform = transforms.preprocess_transform(["T1"], "stack", [8, 8, 8], "resize")
+
+    def cached_image() -> torch.Tensor:
+        study_dirs = sorted({str(p.parent) for p in (tmp_path / "preprocessed").rglob("status.json")})
+        _, manifest = aggregate(study_dirs, outlier_mad=0)
+        items, _ = pair_items.pair_items(pairs, manifest.astype(str), pairs["id"].tolist(), ["T1"], [])
+        return datasets.cached_dataset(items, transform, "disk", tmp_path / "cache", cache_key="8")[0]["image"]
+
+    before = cached_image()
+    for side in ("current", "previous"):  # another grid: 16^3 voxels instead of 20^3
+        study = tmp_path / "preprocessed" / pairs["patient"][0] / pairs[side][0]
+        for name in ("T1.nii.gz", "brain_mask.nii.gz"):
+            image = nib.load(study / name)
+            data = np.asarray(image.dataobj)[2:18, 2:18, 2:18]
+            nib.save(nib.Nifti1Image(data * (3.0 if name == "T1.nii.gz" else 1), image.affine), study / name)
+    after = cached_image()
+    expected = transform(pair_items.pair_items(
+        pairs, pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False), pairs["id"].tolist(),
+        ["T1"], [])[0][0])["image"]
+    torch.testing.assert_close(after, expected)
+    assert not torch.allclose(after, before)
 
 
 def test_pairs_lacking_a_modality_are_left_out(tmp_path):
@@ -279,3 +312,19 @@ def test_weights_only_refuses_pickled_objects(tmp_path):
     backbone, _ = models.build_backbone("resnet10", 1, [16] * 3)
     with pytest.raises(Exception, match="[Ww]eights only load failed|weights_only"):
         models.load_backbone_weights(backbone, tmp_path / "evil.pt")
+
+
+def test_training_refuses_a_fold_whose_training_split_lacks_a_class(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=8, pairs_per_patient=2, shape=(12, 12, 12))
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    folds = json.loads(paths["folds"].read_text())
+    label = dict(zip(pairs["id"], pairs["label"]))
+    folds["folds"][1]["train"] = [i for i in folds["folds"][1]["train"] if label[i] != "PR"]
+    settings = {"image_size": [8, 8, 8], "max_epochs": 1, "cache": "none",
+                "model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}}
+    spec = {"e": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121"}}
+    experiment = experiments.resolve_experiment("e", spec, settings)
+    with pytest.raises(ValueError, match="fold 1: no PR pair in the training split"):
+        train_fold(experiment, pairs, folds, manifest, 1, tmp_path / "model")
+    assert not (tmp_path / "model" / "model.pt").exists()

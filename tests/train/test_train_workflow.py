@@ -11,6 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -18,6 +20,7 @@ from train_helpers import make_dataset
 
 from ranoflow.evaluate.experiment_metrics import aggregate_experiment
 from ranoflow.evaluate.majority import majority_baseline, majority_predictions
+from ranoflow.preprocess.qc import aggregate
 from ranoflow.train import experiments
 from ranoflow.train.fold import train_fold
 from ranoflow.train.loop import CHECKPOINT
@@ -99,8 +102,42 @@ def _start(tmp_path, out, settings):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _kill_after_first_checkpoint(process: subprocess.Popen, out: Path, sent: int = signal.SIGKILL) -> None:
+    deadline = time.time() + 300
+    while not (out / CHECKPOINT).exists():
+        assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
+        time.sleep(0.01)
+    os.kill(process.pid, sent)
+    process.wait()
+
+
 @pytest.mark.slow
-def test_killed_training_resumes_with_the_same_result(tmp_path):
+def test_killed_training_starts_fresh_on_new_images(tmp_path):
+    """A train job killed mid-run, then preprocessing rerun with other settings (new images at the same
+    paths, a manifest with new checksums): the rerun does not resume a model trained on the old images."""
+    paths = make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
+    settings = {**TINY, "max_epochs": 4, "early_stopping": {"patience": 0}, "cache": "none"}
+    out = tmp_path / "model"
+    process = _start(tmp_path, out, settings)
+    _kill_after_first_checkpoint(process, out)
+
+    study_dirs = sorted(str(p.parent) for p in (tmp_path / "data" / "preprocessed").rglob("status.json"))
+    for directory in study_dirs:
+        image = nib.load(Path(directory) / "T1.nii.gz")
+        nib.save(nib.Nifti1Image(np.asarray(image.dataobj) * 2.0, image.affine), Path(directory) / "T1.nii.gz")
+    aggregate(study_dirs, outlier_mad=0)[1].to_csv(paths["manifest"], sep="\t", index=False)
+    restarted = _start(tmp_path, out, settings)
+    log, _ = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, log
+    assert "resumed from" not in log
+    fresh = [line for line in log.splitlines() if "starting fresh" in line]
+    assert len(fresh) == 1 and "preprocessed images" in fresh[0] and "settings" not in fresh[0], log
+    assert "epoch 1/4" in log and json.loads((out / "metadata.json").read_text())["resumed"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_training_resumes_with_the_same_result(tmp_path, sent):
     make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
     settings = {**TINY, "max_epochs": 6, "early_stopping": {"patience": 0}, "cache": "none",
                 "model_kwargs": {"init_features": 16, "growth_rate": 8, "block_config": [2, 2, 2]}}
@@ -114,13 +151,8 @@ def test_killed_training_resumes_with_the_same_result(tmp_path):
 
     resumed = tmp_path / "resumed"
     process = _start(tmp_path, resumed, settings)
-    deadline = time.time() + 300
-    while not (resumed / CHECKPOINT).exists():
-        assert process.poll() is None and time.time() < deadline, "training ended before its first checkpoint"
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL and not (resumed / "model.pt").exists()
+    _kill_after_first_checkpoint(process, resumed, sent)
+    assert process.returncode == -sent and not (resumed / "model.pt").exists()
 
     restarted = _start(tmp_path, resumed, settings)
     log, _ = restarted.communicate(timeout=300)

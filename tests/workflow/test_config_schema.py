@@ -50,7 +50,7 @@ def test_defaults_filled() -> None:
         "exclude_rationales": [],
         "pair_across_gaps": False,
     }
-    assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2}
+    assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2, "strict": False}
     assert config["dataset"]["ratings_csv"] == "LUMIERE-ExpertRating-v202211.csv"
 
 

@@ -112,3 +112,47 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     assert rules_of(jobs) - {"all"} == {
         "train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary", "explanations_table"
     }
+
+
+# What a preprocessed image feeds: every rule downstream of `register`.
+FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "train", "aggregate_experiment", "summary",
+                 "results_table", "explain", "explain_summary", "explanations_table"}
+FROM_TRAIN = {"train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary",
+              "explanations_table"}
+FROM_EXPLAIN = {"explain", "explain_summary", "explanations_table"}
+
+
+def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:
+    """(setting, edit giving it the value of a sibling setting, the rules that edit must plan besides
+    software_versions, which records the whole config)."""
+    pre, train = config["preprocessing"], config["training"]
+    explain = config["explain"]
+    return [
+        # the tiny run has spacing 6, registration 6, margin 5: the values as a set stay {5, 6}
+        ("preprocessing.spacing_mm", {"preprocessing": {"spacing_mm": pre["margin_mm"]}},
+         {"atlas_grid"} | FROM_REGISTER),
+        ("preprocessing.margin_mm", {"preprocessing": {"margin_mm": pre["spacing_mm"]}},
+         {"atlas_grid"} | FROM_REGISTER),
+        ("preprocessing.registration_mm", {"preprocessing": {"registration_mm": pre["margin_mm"]}},
+         {"atlas_grid"} | FROM_REGISTER),
+        ("preprocessing.qc.min_brain_ml", {"preprocessing": {"qc": {"min_brain_ml": pre["seed"]}}},
+         {"skull_strip"} | FROM_REGISTER),
+        ("training.max_epochs", {"training": {"max_epochs": train["batch_size"]}}, FROM_TRAIN),
+        ("training.batch_size", {"training": {"batch_size": train["image_size"][0]}}, FROM_TRAIN),
+        ("explain.n_per_class", {"explain": {"n_per_class": explain["n_per_class"] + 1}}, FROM_EXPLAIN),
+        ("explain.methods", {"explain": {"methods": [*explain["methods"], "gradcam"]}}, FROM_EXPLAIN),
+    ]
+
+
+def test_a_setting_given_a_siblings_value_reruns_exactly_its_rules(completed):
+    """Snakemake compares a rule's params as a set of values without names: each rule's settings travel
+    as one named dict, so giving a setting the value of another one still plans the rules it feeds."""
+    workdir, config = completed
+    assert config["preprocessing"]["spacing_mm"] == config["preprocessing"]["registration_mm"]
+    assert config["preprocessing"]["margin_mm"] != config["preprocessing"]["spacing_mm"]
+    failures = []
+    for number, (setting, edit, expected) in enumerate(sibling_edits(config)):
+        planned = rules_of(plan_with(completed, edit, f"sibling_{number}.yaml")) - {"all"}
+        if planned != expected | {"software_versions"}:
+            failures.append(f"{setting}: planned {sorted(planned)}, expected {sorted(expected)}")
+    assert not failures, "\n".join(failures)

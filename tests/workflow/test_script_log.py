@@ -43,7 +43,9 @@ def test_output_warnings_and_traceback_reach_the_log_file(tmp_path: Path) -> Non
         [sys.executable, "-c", JOB, str(log_file), str(REPO / "workflow")], capture_output=True, text=True
     )
     assert run.returncode == 1
-    assert run.stdout == run.stderr == ""  # nothing is lost on the console: it is all in the file
+    # all of it is in the file; the console gets one line: the job and its error
+    assert run.stdout == ""
+    assert run.stderr == f"probe (fold=0) failed: RuntimeError: the job broke (log: {log_file})\n"
     text = log_file.read_text()
     assert "left over" not in text
     assert re.search(r"^\S+ \S+ INFO rule\.probe: rule probe \(fold=0\), 1 thread\(s\)$", text, re.M)
@@ -80,3 +82,23 @@ def test_failing_rule_leaves_its_traceback_in_the_rule_log(tmp_path: Path) -> No
     log = (tmp_path / "results" / "logs" / "index" / "index.log").read_text()
     assert "Traceback (most recent call last)" in log
     assert re.search(r"DatasetError: .*LUMIERE-ExpertRating-v202211\.csv: required column\(s\) 'Date' missing", log)
+    shown = [line for line in run.stderr.splitlines() if line.startswith("index failed: DatasetError: ")]
+    assert len(shown) == 1 and "LUMIERE-ExpertRating-v202211.csv: required column(s) 'Date' missing" in shown[0]
+
+
+@pytest.mark.slow
+def test_an_empty_csv_fails_the_index_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=2)
+    (root / lumiere.COMPLETENESS_CSV).write_text("")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"dataset": {"source": "lumiere", "root": str(root)}}))
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/index/studies.tsv"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode != 0
+    expected = f"{root / lumiere.COMPLETENESS_CSV}: empty file, no header row"
+    shown = [line for line in run.stderr.splitlines() if line.startswith("index failed: ")]
+    assert len(shown) == 1 and expected in shown[0], run.stderr[-3000:]
+    log = (tmp_path / "results" / "logs" / "index" / "index.log").read_text()
+    assert expected in log and "No columns to parse" not in log + run.stderr

@@ -33,11 +33,10 @@ rule rano_baseline:
     conda:
         "../../envs/base.yaml"
     params:
-        settings={
-            "baseline": config["baseline"],
-            # the experiments' bootstrap size, so both CIs of summary.tsv are alike
-            "bootstrap": config["training"]["bootstrap"],
-        },
+        # bootstrap: the experiments' size, so both CIs of summary.tsv are alike
+        settings=settings(
+            baseline=config["baseline"], bootstrap=config["training"]["bootstrap"]
+        ),
         code=script_code("rano_baseline"),
     script:
         "../scripts/rano_baseline.py"

@@ -20,8 +20,10 @@ from ranoflow.config_check import (
     merged,
     settings_problem,
 )
+from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
+    modality_shortfalls,
     resolve_experiments,
     resolve_pretext_task,
     to_plain,
@@ -59,6 +61,10 @@ RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 DATA_ROOT = config["dataset"]["root"]
+try:
+    check_dataset_root(config["dataset"]["source"], DATA_ROOT, RESULTS)
+except DatasetRootError as error:
+    stop_if(str(error))
 IMAGING = f"{DATA_ROOT}/Imaging"
 STUDIES = f"{RESULTS}/index/studies.tsv"
 ORPHANS = f"{RESULTS}/index/orphan_ratings.tsv"
@@ -105,6 +111,26 @@ def script_code(script):
     )
 
 
+def ordered(value):
+    """`value` with every mapping's keys sorted, so reordering config keys reruns nothing."""
+    if isinstance(value, dict):
+        return {key: ordered(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [ordered(item) for item in value]
+    return value
+
+
+def settings(**values):
+    """A rule's config values as its one `settings` param. Snakemake compares params as a set of
+    values without their names, so two separate params could swap values unnoticed; one dict keeps
+    each value under its name. A callable value is a function of the job's wildcards."""
+    if not any(callable(value) for value in values.values()):
+        return ordered(values)
+    return lambda wildcards: ordered(
+        {k: v(wildcards) if callable(v) else v for k, v in values.items()}
+    )
+
+
 def dataset_file(key):
     return f"{DATA_ROOT}/{config['dataset'][key]}"
 
@@ -126,9 +152,20 @@ def read_tsv(path):
     return _read_tsv(str(path), Path(path).stat().st_mtime)
 
 
+@functools.cache
+def _warn_modality_shortfalls(path, mtime):
+    # once per pairs.tsv, before any preprocessing: not a param of `pairs`, so editing experiments reruns no index rule
+    for line in modality_shortfalls(
+        list(_read_tsv(path, mtime)["modalities"]), RESOLVED_EXPERIMENTS
+    ):
+        logger.warning(line)
+
+
 def scorable_pairs():
     """pairs.tsv, known once the `pairs` checkpoint has run."""
-    return read_tsv(checkpoints.pairs.get().output.pairs)
+    path = checkpoints.pairs.get().output.pairs
+    _warn_modality_shortfalls(str(path), Path(path).stat().st_mtime)
+    return read_tsv(path)
 
 
 def paired_studies():
@@ -368,18 +405,9 @@ def explain_directories(wildcards):
 
 
 def explain_settings():
-    """The explain settings a map depends on (not the choice of experiments), as the rule's params."""
+    """The explain settings a map depends on (not the choice of experiments)."""
     skip = ("best", "experiments", "resources")
-
-    # Sorted keys: Snakemake compares params by their text, so reordering config keys must not rerun.
-    def ordered(value):
-        return (
-            {k: ordered(value[k]) for k in sorted(value)}
-            if isinstance(value, dict)
-            else value
-        )
-
-    return ordered({k: v for k, v in config["explain"].items() if k not in skip})
+    return {k: v for k, v in config["explain"].items() if k not in skip}
 
 
 def get_final_output():

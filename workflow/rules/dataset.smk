@@ -24,7 +24,7 @@ if config["dataset"]["source"] == "synthetic":
         resources:
             mem_mb=2000,
         params:
-            synthetic=config["dataset"]["synthetic"],
+            settings=settings(synthetic=config["dataset"]["synthetic"]),
             code=script_code("synthetic_dataset"),
         script:
             "../scripts/synthetic_dataset.py"

@@ -18,7 +18,9 @@ rule aggregate_experiment:
     conda:
         "../../envs/base.yaml"
     params:
-        experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+        settings=settings(
+            experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment]
+        ),
         code=script_code("aggregate_experiment"),
     script:
         "../scripts/aggregate_experiment.py"
@@ -64,11 +66,11 @@ rule summary:
     conda:
         "../../envs/base.yaml"
     params:
-        settings={
-            "bootstrap": config["training"]["bootstrap"],
-            "seed": config["training"]["seed"],
-        },
-        experiments=EXPERIMENTS,
+        settings=settings(
+            bootstrap=config["training"]["bootstrap"],
+            seed=config["training"]["seed"],
+            experiments=EXPERIMENTS,
+        ),
         code=script_code("summary"),
     script:
         "../scripts/summary.py"

@@ -14,9 +14,11 @@ checkpoint explain_selection:
     conda:
         "../../envs/base.yaml"
     params:
-        experiments=EXPERIMENTS,
-        listed=config["explain"]["experiments"],
-        best=config["explain"]["best"],
+        settings=settings(
+            experiments=EXPERIMENTS,
+            listed=config["explain"]["experiments"],
+            best=config["explain"]["best"],
+        ),
         code=script_code("explain_selection"),
     script:
         "../scripts/explain_selection.py"
@@ -48,7 +50,7 @@ rule explain:
         mem_mb=config["explain"]["resources"]["mem_mb"],
         runtime=config["explain"]["resources"]["runtime"],
     params:
-        settings=explain_settings(),
+        settings=settings(**explain_settings()),
         code=script_code("explain"),
     script:
         "../scripts/explain.py"

@@ -16,7 +16,7 @@ rule index:
     conda:
         "../../envs/base.yaml"
     params:
-        modalities=config["index"]["modalities"],
+        settings=settings(modalities=config["index"]["modalities"]),
         code=script_code("index"),
     script:
         "../scripts/index.py"
@@ -35,10 +35,9 @@ rule study_volumes:
         "../../envs/base.yaml"
     params:
         # one segmentation choice for the whole workflow: the baseline's
-        settings={
-            "source": config["baseline"]["source"],
-            "volumes": config["baseline"]["volumes"],
-        },
+        settings=settings(
+            source=config["baseline"]["source"], volumes=config["baseline"]["volumes"]
+        ),
         code=script_code("study_volumes"),
     script:
         "../scripts/study_volumes.py"
@@ -59,15 +58,13 @@ checkpoint pairs:
     conda:
         "../../envs/base.yaml"
     params:
-        settings={
-            "reference": config["index"]["reference"],
-            "modalities": config["index"]["modalities"],
-            "exclude_less_than_3_months": config["index"][
-                "exclude_less_than_3_months"
-            ],
-            "exclude_rationales": config["index"]["exclude_rationales"],
-            "pair_across_gaps": config["index"]["pair_across_gaps"],
-        },
+        settings=settings(
+            reference=config["index"]["reference"],
+            modalities=config["index"]["modalities"],
+            exclude_less_than_3_months=config["index"]["exclude_less_than_3_months"],
+            exclude_rationales=config["index"]["exclude_rationales"],
+            pair_across_gaps=config["index"]["pair_across_gaps"],
+        ),
         code=script_code("pairs"),
     script:
         "../scripts/pairs.py"
@@ -84,7 +81,7 @@ rule folds:
     conda:
         "../../envs/base.yaml"
     params:
-        folds=config["folds"],
+        settings=settings(folds=config["folds"]),
         code=script_code("folds"),
     script:
         "../scripts/folds.py"

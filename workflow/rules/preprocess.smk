@@ -19,7 +19,7 @@ rule dataset_template:
     resources:
         mem_mb=4000,
     params:
-        settings={"modality": PREPROCESS["template"]["modality"]},
+        settings=settings(modality=PREPROCESS["template"]["modality"]),
         code=script_code("dataset_template"),
     script:
         "../scripts/dataset_template.py"
@@ -36,9 +36,11 @@ rule atlas_grid:
     conda:
         "../../envs/preprocess.yaml"
     params:
-        spacing_mm=PREPROCESS["spacing_mm"],
-        margin_mm=PREPROCESS["margin_mm"],
-        registration_mm=PREPROCESS["registration_mm"],
+        settings=settings(
+            spacing_mm=PREPROCESS["spacing_mm"],
+            margin_mm=PREPROCESS["margin_mm"],
+            registration_mm=PREPROCESS["registration_mm"],
+        ),
         code=script_code("atlas_grid"),
     script:
         "../scripts/atlas_grid.py"
@@ -60,11 +62,13 @@ rule skull_strip:
     resources:
         mem_mb=PREPROCESS["mem_mb"],
     params:
-        skull_strip=PREPROCESS["skull_strip"],
-        anchor=PREPROCESS["anchor"],
-        min_brain_ml=PREPROCESS["qc"]["min_brain_ml"],
-        seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
-        on_error=PREPROCESS["on_error"],
+        settings=settings(
+            skull_strip=PREPROCESS["skull_strip"],
+            anchor=PREPROCESS["anchor"],
+            min_brain_ml=PREPROCESS["qc"]["min_brain_ml"],
+            seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
+            on_error=PREPROCESS["on_error"],
+        ),
         code=script_code("skull_strip"),
     script:
         "../scripts/skull_strip.py"
@@ -92,15 +96,17 @@ rule register:
     resources:
         mem_mb=PREPROCESS["mem_mb"],
     params:
-        input=PREPROCESS["input"],
-        atlas_transform=PREPROCESS["atlas_transform"],
-        registration_mm=PREPROCESS["registration_mm"],
-        n4=PREPROCESS["n4"],
-        qc=PREPROCESS["qc"],
-        segmentation_space=PREPROCESS["segmentation"]["space"],
-        segmentation_source=segmentation_source,
-        seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
-        on_error=PREPROCESS["on_error"],
+        settings=settings(
+            input=PREPROCESS["input"],
+            atlas_transform=PREPROCESS["atlas_transform"],
+            registration_mm=PREPROCESS["registration_mm"],
+            n4=PREPROCESS["n4"],
+            qc=PREPROCESS["qc"],
+            segmentation_space=PREPROCESS["segmentation"]["space"],
+            segmentation_source=segmentation_source,
+            seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
+            on_error=PREPROCESS["on_error"],
+        ),
         code=script_code("register"),
     script:
         "../scripts/register.py"
@@ -118,7 +124,7 @@ rule preprocess_manifest:
     conda:
         "../../envs/base.yaml"
     params:
-        outlier_mad=PREPROCESS["qc"]["outlier_mad"],
+        settings=settings(outlier_mad=PREPROCESS["qc"]["outlier_mad"]),
         code=script_code("preprocess_manifest"),
     script:
         "../scripts/preprocess_manifest.py"

@@ -25,7 +25,7 @@ rule cohort_summary:
     conda:
         "../../envs/base.yaml"
     params:
-        reference=config["index"]["reference"],
+        settings=settings(reference=config["index"]["reference"]),
         code=script_code("cohort_summary"),
     script:
         "../scripts/cohort_summary.py"
@@ -69,10 +69,16 @@ rule results_table:
     conda:
         "../../envs/base.yaml"
     params:
-        title="Results",
-        tables={
-            "summary": "Median balanced accuracy over the test folds (learned models and baselines)",
-            "folds": "Test pairs every row is scored on, per fold",
+        # tables: [input name, heading], in display order
+        settings={
+            "title": "Results",
+            "tables": [
+                [
+                    "summary",
+                    "Median balanced accuracy over the test folds (learned models and baselines)",
+                ],
+                ["folds", "Test pairs every row is scored on, per fold"],
+            ],
         },
         code=script_code("table_page"),
     script:
@@ -94,8 +100,12 @@ rule explanations_table:
     conda:
         "../../envs/base.yaml"
     params:
-        title="Explanations",
-        tables={"explain": "Attribution overlap with the tumour per explained model"},
+        settings={
+            "title": "Explanations",
+            "tables": [
+                ["explain", "Attribution overlap with the tumour per explained model"]
+            ],
+        },
         code=script_code("table_page"),
     script:
         "../scripts/table_page.py"
@@ -116,10 +126,13 @@ rule software_versions:
     conda:
         "../../envs/base.yaml"
     params:
-        pins=PINNED_REQUIREMENTS,
-        config=config,
-        # the running Snakemake, which the rule's own environment need not contain
-        snakemake_version=__import__("snakemake").__version__,
+        # a plain dict, not settings(): config keeps its order in the recorded config.yaml;
+        # snakemake_version: the running Snakemake, which the rule's own environment need not contain
+        settings={
+            "pins": PINNED_REQUIREMENTS,
+            "config": config,
+            "snakemake_version": __import__("snakemake").__version__,
+        },
         code=script_code("software_versions"),
     script:
         "../scripts/software_versions.py"

@@ -26,7 +26,7 @@ rule pretrain:
         runtime=config["resources"]["pretrain"]["runtime"],
         mem_mb=config["resources"]["pretrain"]["mem_mb"],
     params:
-        task=lambda wildcards: PRETEXT_TASKS[wildcards.task],
+        settings=settings(task=lambda wildcards: PRETEXT_TASKS[wildcards.task]),
         code=script_code("pretrain"),
     script:
         "../scripts/pretrain.py"
@@ -58,7 +58,9 @@ rule train:
         runtime=config["resources"]["train"]["runtime"],
         mem_mb=config["resources"]["train"]["mem_mb"],
     params:
-        experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+        settings=settings(
+            experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment]
+        ),
         code=script_code("train"),
     script:
         "../scripts/train.py"

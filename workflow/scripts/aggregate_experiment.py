@@ -7,7 +7,7 @@ from ranoflow.evaluate.experiment_metrics import aggregate_experiment, fold_pred
 from ranoflow.script_log import start_log
 
 log = start_log(snakemake)
-experiment = snakemake.params.experiment
+experiment = snakemake.params.settings["experiment"]
 fold_dirs = [Path(p).parent for p in snakemake.input.metrics]
 doc = aggregate_experiment(
     experiment,

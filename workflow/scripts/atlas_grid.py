@@ -9,17 +9,17 @@ configure_itk(snakemake.threads, None)  # before ANTs/ITK is first used
 from ranoflow.preprocess.image_io import load_volume, save_volume  # noqa: E402
 from ranoflow.preprocess.registration import make_atlas_grid  # noqa: E402
 
-params = snakemake.params
+settings = snakemake.params.settings
 grid = make_atlas_grid(
     load_volume(snakemake.input.template_head),
     load_volume(snakemake.input.template_mask),
-    params.spacing_mm,
-    params.margin_mm,
-    params.registration_mm,
+    settings["spacing_mm"],
+    settings["margin_mm"],
+    settings["registration_mm"],
 )
 save_volume(grid.brain, snakemake.output.brain, "float32")
 save_volume(grid.mask, snakemake.output.brain_mask, "uint8")
 save_volume(grid.registration, snakemake.output.registration_brain, "float32")
 log.info(
-    "output grid %s at %s mm; registration atlas at %s mm", grid.brain.shape, params.spacing_mm, params.registration_mm
+    "output grid %s at %s mm; registration atlas at %s mm", grid.brain.shape, settings["spacing_mm"], settings["registration_mm"]
 )

@@ -20,7 +20,7 @@ tables = {
 }
 for name, table in tables.items():
     table.to_csv(snakemake.output[name], sep="\t", index=False)
-reference, protocol = snakemake.params.reference, folds.get("protocol")
+reference, protocol = snakemake.params.settings["reference"], folds.get("protocol")
 sections = {
     "Cohort": tables["overview"],
     f"Pairs per RANO class (reference rule: {reference}; folds: {protocol})": tables["pairs_per_class"],

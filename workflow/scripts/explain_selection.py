@@ -6,6 +6,7 @@ from ranoflow.tables import read_tsv
 
 log = start_log(snakemake)
 summary = read_tsv(snakemake.input.summary)
-selection = selection_table(summary, snakemake.params.experiments, snakemake.params.listed, snakemake.params.best)
+settings = snakemake.params.settings
+selection = selection_table(summary, settings["experiments"], settings["listed"], settings["best"])
 selection.to_csv(snakemake.output[0], sep="\t", index=False)
 log.info("experiments to explain:\n%s", selection.to_string(index=False))

@@ -7,13 +7,14 @@ from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
 start_log(snakemake)
-settings = snakemake.params.folds
+settings = snakemake.params.settings["folds"]
 folds = make_folds(
     read_tsv(snakemake.input.pairs),
     protocol=settings["protocol"],
     k=settings["k"],
     seed=settings["seed"],
     val_fraction=settings["val_fraction"],
+    strict=settings["strict"],
 )
 with open(snakemake.output.folds, "w") as handle:
     json.dump(folds, handle, indent=2)

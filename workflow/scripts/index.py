@@ -10,7 +10,7 @@ index = build_index(
     Path(snakemake.input.imaging).parent,
     snakemake.input.ratings,
     snakemake.input.completeness,
-    snakemake.params.modalities,
+    snakemake.params.settings["modalities"],
 )
 index.studies.to_csv(snakemake.output.studies, sep="\t", index=False)
 index.orphans.to_csv(snakemake.output.orphans, sep="\t", index=False)

@@ -42,6 +42,6 @@ log.info(
     .to_string(index=False),
 )
 plot_balanced_accuracy(docs, snakemake.output.accuracy_plot)
-experiments = [doc for doc in docs if doc["experiment"] in set(snakemake.params.experiments)]
+experiments = [doc for doc in docs if doc["experiment"] in set(settings["experiments"])]
 best = max(experiments, key=lambda d: d["balanced_accuracy"]["median"], default=docs[-1])
 plot_confusion(best, snakemake.output.confusion_plot)

@@ -8,7 +8,7 @@ from ranoflow.script_log import start_log
 
 log = start_log(snakemake)
 summary = generate_dataset(
-    SyntheticConfig.from_dict(snakemake.params.synthetic),
+    SyntheticConfig.from_dict(snakemake.params.settings["synthetic"]),
     root=Path(snakemake.output.ratings).parent,
     template_dir=Path(snakemake.output.template_head).parent,
     truth_dir=snakemake.output.truth,

@@ -33,6 +33,7 @@ from ranoflow.dataset.course import (
     reference_effects,
 )
 from ranoflow.dataset.csv_tables import truth_table, write_tables
+from ranoflow.dataset.guard import MARKER
 from ranoflow.vocabulary import MODALITIES
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,8 @@ def generate_dataset(
     for folder in (root / lumiere.IMAGING_DIR, truth_dir):
         if folder.exists() and any(folder.iterdir()):
             raise FileExistsError(f"{folder}: not empty; remove it first (it is regenerated whole)")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("a synthetic LUMIERE-shaped tree written by ranoflow's synthetic_dataset rule\n")
     plans = plan_dataset(config)
     write_tables(
         plans, root / lumiere.RATINGS_CSV, root / lumiere.COMPLETENESS_CSV, root / lumiere.DEMOGRAPHICS_CSV

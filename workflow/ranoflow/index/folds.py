@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, StratifiedKFold
 
+from ranoflow.vocabulary import CLASSES
+
 log = logging.getLogger(__name__)
 
 Protocol = Literal["patient", "paper"]
@@ -33,6 +35,51 @@ def _split_logged(splitter: Any, ids: np.ndarray, labels: np.ndarray, groups: np
     for warning in caught:
         log.warning("%s: %s", type(splitter).__name__, warning.message)
     return splits
+
+
+def _outer_split(splitter: Any, ids: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, k: int) -> list:
+    """The test folds; scikit-learn's refusal (e.g. every class rarer than k) as one FoldError line."""
+    try:
+        return _split_logged(splitter, ids, labels, groups)
+    except ValueError as error:
+        counts = pd.Series(labels).value_counts().to_dict()
+        raise FoldError(
+            f"folds.k={k}: the pairs per class {counts} cannot be split into {k} stratified folds "
+            f"({error}); lower folds.k"
+        ) from error
+
+
+def rare_class_warnings(labels: np.ndarray, groups: np.ndarray, k: int) -> list[str]:
+    """Classes held by fewer patients (protocol paper: pairs) than folds: some test folds will lack them."""
+    held = pd.DataFrame({"label": labels, "group": groups}).groupby("label")["group"].nunique()
+    return [
+        f"class {label} comes from {count} patient(s)/pair(s), fewer than folds.k={k}: some folds will lack it"
+        for label, count in held.items()
+        if count < k
+    ]
+
+
+def coverage_warnings(folds: list[dict], labels: pd.Series, groups: pd.Series) -> list[str]:
+    """Per fold: a class of the cohort with no training pair (its loss weight would be 0), and a class with
+    no validation pair although at least two patients of the fold's training part hold it.
+
+    `labels` and `groups` are indexed by pair id.
+    """
+    cohort = [c for c in CLASSES if c in set(labels)]
+    found = []
+    for fold in folds:
+        train, val = set(labels[fold["train"]]), set(labels[fold["val"]])
+        part = fold["train"] + [i for i in fold["val"] if i not in set(fold["train"])]
+        patients = groups[part].groupby(labels[part]).nunique()
+        for label in cohort:
+            if label not in train:
+                found.append(f"fold {fold['fold']}: no {label} pair in the training split (its loss weight would be 0)")
+            elif label not in val and patients.get(label, 0) >= 2:
+                found.append(
+                    f"fold {fold['fold']}: no {label} pair in the validation split although "
+                    f"{patients[label]} patients of its training part hold {label} pairs"
+                )
+    return found
 
 
 def _validation_split(labels: np.ndarray, groups: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
@@ -57,8 +104,14 @@ def make_folds(
     k: int = 5,
     seed: int = 42,
     val_fraction: float = 0.2,
+    strict: bool = False,
 ) -> dict[str, Any]:
-    """folds.json content: {"protocol", "leaky", "k", "seed", "val_fraction", "folds": [{fold, train, val, test}]}."""
+    """folds.json content: {"protocol", "leaky", "k", "seed", "val_fraction", "n_pairs", "n_patients",
+    "warnings", "folds": [{fold, train, val, test}]}.
+
+    Folds that cannot train every class (see coverage_warnings) are logged and listed under "warnings";
+    with `strict` they raise FoldError instead.
+    """
     pairs = pairs.sort_values("id").reset_index(drop=True)
     ids = pairs["id"].to_numpy()
     labels = pairs["label"].to_numpy()
@@ -69,7 +122,8 @@ def make_folds(
         n_patients = len(np.unique(patients))
         if n_patients < k:
             raise FoldError(f"folds.k={k} but only {n_patients} patient(s) have scorable pairs")
-        outer = _split_logged(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed), ids, labels, patients)
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        outer = _outer_split(splitter, ids, labels, patients, k)
     elif protocol == "paper":
         if len(ids) < k:
             raise FoldError(f"folds.k={k} but only {len(ids)} scorable pair(s)")
@@ -77,7 +131,7 @@ def make_folds(
             "protocol 'paper' is LEAKY: pairs of one patient sit in training and test, and the test fold "
             "also selects the model (validation == test); report it only beside the 'patient' protocol"
         )
-        outer = _split_logged(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed), ids, labels, None)
+        outer = _outer_split(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed), ids, labels, None, k)
     else:
         raise FoldError(f"unknown protocol {protocol!r} (patient or paper)")
 
@@ -104,6 +158,13 @@ def make_folds(
             len(test),
             {label: int(count) for label, count in pd.Series(labels[test]).value_counts().sort_index().items()},
         )
+    by_id = pairs.set_index("id")
+    groups = by_id["patient"] if protocol == "patient" else by_id.index.to_series()
+    problems = rare_class_warnings(labels, groups.to_numpy(), k) + coverage_warnings(folds, by_id["label"], groups)
+    if problems and strict:
+        raise FoldError(f"folds.strict: {'; '.join(problems)}")
+    for problem in problems:
+        log.warning("%s", problem)
     return {
         "protocol": protocol,
         "leaky": protocol == "paper",
@@ -112,5 +173,6 @@ def make_folds(
         "val_fraction": val_fraction if protocol == "patient" else None,
         "n_pairs": len(ids),
         "n_patients": len(np.unique(patients)),
+        "warnings": problems,
         "folds": folds,
     }

@@ -96,7 +96,12 @@ def read_table(path: str | Path, columns: Mapping[str, str], anomalies: Counter[
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise DatasetError(f"{path}: empty file, no header row; replace it with the released LUMIERE CSV") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{path}: not a readable CSV ({type(error).__name__}: {error})".replace("\n", " ")) from None
     table.columns = [short_header(str(column)) for column in table.columns]
     missing = [column for column in columns if column not in table.columns]
     if missing:

@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ranoflow.checksum import study_checksum
+
 STATUS_KEYS = ("status", "reason", "anchor", "dice", "similarity", "seconds")
 REGISTRATION_COLUMNS = [
     "patient", "study", "status", "reason", "anchor", "skull_strip", "dice", "similarity",
     "brain_volume_ml", "seconds",
 ]
-MANIFEST_COLUMNS = ["patient", "study", "status", "reason", "dir", "modalities"]
+# checksum: of the study's preprocessed images, the key of training caches and checkpoints
+MANIFEST_COLUMNS = ["patient", "study", "status", "reason", "dir", "modalities", "checksum"]
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +119,10 @@ def aggregate(study_dirs: list[str | Path], outlier_mad: float) -> tuple[pd.Data
                 "seconds": status.get("seconds"),
                 "dir": str(study_dir),
                 "modalities": ",".join(status.get("modalities") or []),
+                "checksum": study_checksum(study_dir),
             }
         )
-    table = pd.DataFrame(rows, columns=REGISTRATION_COLUMNS + ["dir", "modalities"])
+    table = pd.DataFrame(rows, columns=REGISTRATION_COLUMNS + ["dir", "modalities", "checksum"])
     ok = table["status"] == "ok"
     dice = pd.to_numeric(table["dice"], errors="coerce")
     if ok.sum() >= 5 and outlier_mad > 0:

@@ -38,8 +38,9 @@ def cached_dataset(
 ) -> Dataset:
     """Items after the deterministic transform, kept in memory, on disk or recomputed every time.
 
-    On disk, files are keyed by the item and `cache_key` (the settings the transform was built from),
-    so that jobs with the same inputs share them and changed settings never read stale tensors.
+    On disk, files are keyed by the item (its image paths and their studies' checksums) and `cache_key`
+    (the settings the transform was built from), so that jobs with the same inputs share them and changed
+    images or settings never read stale tensors.
     """
     if cache == "memory":
         return CacheDataset(items, transform, cache_rate=1.0, num_workers=num_workers or None, progress=False)
@@ -48,10 +49,21 @@ def cached_dataset(
             raise ValueError("cache 'disk' needs a cache_dir")
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         key = hashlib.sha256(f"{CACHE_VERSION}:{cache_key}".encode()).hexdigest().encode()
-        return PersistentDataset(items, transform, cache_dir=cache_dir, hash_transform=partial(_constant, key))
+        dataset = PersistentDataset(items, transform, cache_dir=cache_dir, hash_transform=partial(_constant, key))
+        missing = _not_cached(dataset, items)
+        if missing:
+            log.info("disk cache %s: building %d of %d pairs (new pairs, changed preprocessed images or settings)",
+                     cache_dir, missing, len(items))
+        return dataset
     if cache == "none":
         return Dataset(items, transform)
     raise ValueError(f"unknown cache {cache!r}")
+
+
+def _not_cached(dataset: PersistentDataset, items: list[dict]) -> int:
+    """How many items have no cache file yet (named as PersistentDataset names them)."""
+    names = (f"{dataset.hash_func(item).decode()}{dataset.transform_hash}.pt" for item in items)
+    return sum(not (dataset.cache_dir / name).is_file() for name in names)
 
 
 def _constant(value: bytes, _transform: object) -> bytes:
@@ -87,8 +99,18 @@ class FoldData:
     test: Dataset
     train_labels: list[int]
     items: dict[str, list[dict]]
+    content: str  # fingerprint of every item's images, part of a resumable checkpoint's key
     left_out: pd.DataFrame
     clinical_dim: int
+
+
+def content_fingerprint(items: dict[str, list[dict]]) -> str:
+    """SHA-256 of which pairs each split holds and the checksums of their studies' images."""
+    content = {
+        split: sorted((i["id"], i["current_checksum"], i["previous_checksum"]) for i in split_items)
+        for split, split_items in items.items()
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def fold_splits(folds: dict, fold: int) -> dict[str, list[str]]:
@@ -142,6 +164,7 @@ def prepare_data(
         test=view(cached, [index[i["id"]] for i in items["test"]]),
         train_labels=[i["label"] for i in items["train"]],
         items=items,
+        content=content_fingerprint(items),
         left_out=left_out,
         clinical_dim=len(clinical.feature_names(fields)),
     )

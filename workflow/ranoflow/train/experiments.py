@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,19 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
     return value
+
+
+def modality_shortfalls(pairs_modalities: list[str], experiments: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per experiment that needs a modality most scorable pairs lack (they would be left out of its
+    folds), known as soon as pairs.tsv exists. `pairs_modalities`: pairs.tsv's comma-separated column."""
+    available = [set(filter(None, text.split(","))) for text in pairs_modalities]
+    lines = []
+    for name, experiment in experiments.items():
+        needed = canonical_modalities(list(experiment["modalities"]))
+        lacking = sum(not set(needed) <= have for have in available)
+        if lacking > len(available) / 2:
+            lines.append(
+                f"experiment {name} needs {','.join(needed)}, which {lacking} of {len(available)} scorable pairs "
+                f"lack: they will be left out of its folds (check experiments.{name}.modalities)"
+            )
+    return lines

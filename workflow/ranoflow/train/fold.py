@@ -15,6 +15,7 @@ from torch import nn
 from ranoflow.evaluate import metrics
 from ranoflow.train.augment import BatchAugment
 from ranoflow.train.datasets import FoldData, class_weights, fold_splits, prepare_data
+from ranoflow.train.job_guard import hold_lock
 from ranoflow.train.loop import (
     CHECKPOINT,
     Selection,
@@ -34,6 +35,26 @@ from ranoflow.train.models import build_model, load_backbone_weights
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
+LOCK = ".train.lock"  # held by the process training a fold's folder
+
+
+def check_class_weights(fold: int, data: FoldData, refuse: bool = True) -> None:
+    """A class of the fold's validation or test pairs with no training pair gets loss weight 0 (a
+    validation set of only such pairs scores loss 0 every epoch): raise ValueError naming fold and class
+    (with `refuse` False, log a warning)."""
+    trained = {CLASSES[label] for label in data.train_labels}
+    evaluated = {CLASSES[item["label"]] for split in ("val", "test") for item in data.items[split]}
+    missing = [c for c in CLASSES if c in evaluated - trained]
+    if not missing:
+        return
+    message = (
+        f"fold {fold}: no {', '.join(missing)} pair in the training split, so its loss weight is 0 though its "
+        f"validation/test splits hold such pairs (see the warnings of folds.json: lower folds.k, or set "
+        f"training.allow_missing_class)"
+    )
+    if refuse:
+        raise ValueError(message)
+    log.warning("%s", message)
 
 
 def train_fold(
@@ -48,9 +69,11 @@ def train_fold(
     device: str | None = None,
 ) -> dict:
     """Train one experiment on one fold and write model.pt, predictions.tsv, metrics.json,
-    history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present."""
+    history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present; refuses to
+    start while another process trains into out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    lock = hold_lock(out / LOCK)
     settings = experiment["training"]
     torch.set_num_threads(max(threads, 1))
     dev = select_device(device)
@@ -66,6 +89,8 @@ def train_fold(
         {k: len(v) for k, v in splits.items()},
     )
     data = prepare_data(experiment, pairs, manifest, splits, threads)
+    if settings["class_weighted_loss"]:
+        check_class_weights(fold, data, refuse=not settings["allow_missing_class"])
 
     model = build_model(
         experiment["architecture"],
@@ -121,7 +146,10 @@ def train_fold(
         run_epoch,
         settings["max_epochs"],
         checkpoint,
-        key=fingerprint(experiment, fold, splits, str(pretrained or "")),
+        key={
+            "settings": fingerprint(experiment, fold, splits, str(pretrained or "")),
+            "preprocessed images": data.content,
+        },
         stateful={"scheduler": scheduler, "selection": selection},
         stop=lambda: bool(patience) and selection.bad_epochs >= patience,
     )
@@ -143,6 +171,7 @@ def train_fold(
     )
     (out / "metadata.json").write_text(json.dumps(metadata, indent=2))
     checkpoint.unlink(missing_ok=True)
+    lock.close()
     return result
 
 

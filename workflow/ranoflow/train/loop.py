@@ -177,9 +177,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, expected_fingerprint: str) -> dict | None:
+def load_checkpoint(path: Path, expected_fingerprint: Mapping[str, str]) -> dict | None:
     """The checkpoint of an interrupted run of the same job; None when absent, unreadable or from other
-    settings or data (the job then starts from epoch 1)."""
+    settings or data (the job then starts from epoch 1, saying which of them differ)."""
     if not path.is_file():
         return None
     try:
@@ -187,8 +187,11 @@ def load_checkpoint(path: Path, expected_fingerprint: str) -> dict | None:
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file only costs the resume
         log.warning("ignoring %s: cannot be read (%s: %s)", path, type(error).__name__, error)
         return None
-    if state.get("fingerprint") != expected_fingerprint:
-        log.warning("ignoring %s: written with other settings or data", path)
+    written = state.get("fingerprint")
+    written = written if isinstance(written, dict) else {}
+    changed = [name for name, value in expected_fingerprint.items() if written.get(name) != value]
+    if changed:
+        log.warning("starting fresh, not resuming from %s: it was trained with other %s", path, " and ".join(changed))
         return None
     return state
 
@@ -237,7 +240,7 @@ def fit(
     run_epoch: Callable[[int], dict],
     max_epochs: int,
     checkpoint: Path,
-    key: str,
+    key: Mapping[str, str],
     stateful: Mapping[str, Any] | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> FitResult:
@@ -245,8 +248,8 @@ def fit(
 
     `run_epoch(epoch)` trains (and validates) one epoch and returns its history row. The checkpoint holds
     the model, optimizer, scaler, every `stateful` object (anything with state_dict/load_state_dict, e.g.
-    a scheduler or a Selection) and the history; when `checkpoint` holds a run with the same `key`, the
-    loop resumes after its last epoch. Each epoch draws from its own seed, so a resumed run ends where an
+    a scheduler or a Selection) and the history; when `checkpoint` holds a run with the same `key` (named
+    fingerprints, e.g. of the settings and of the data), the loop resumes after its last epoch. Each epoch draws from its own seed, so a resumed run ends where an
     uninterrupted one would.
     """
     stateful = dict(stateful or {})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ranoflow.checksum import study_checksum
 from ranoflow.train import clinical
 from ranoflow.train.experiments import canonical_modalities, canonical_references
 from ranoflow.vocabulary import CLASSES
@@ -43,7 +44,8 @@ def pair_items(
     An item holds the pair (id, patient, label index, clinical vector), and per side (`current` and each
     of `references`, default `previous`; a side's study is the pairs.tsv column of that name) the study
     name (`<side>_study`), its preprocessed directory (`<side>_dir`), the image of every needed modality
-    (`<side>_<modality>`) and the brain mask (`<side>_mask`).
+    (`<side>_<modality>`), the brain mask (`<side>_mask`) and the checksum of the study's images
+    (`<side>_checksum`, part of the item's disk-cache key).
     A pair is left out when it has no study for a reference (e.g. no nadir), when a study failed
     preprocessing (or is flagged and flagged studies are not used), or when a study lacks a modality the
     experiment needs.
@@ -78,6 +80,8 @@ def pair_items(
             for m in mods:
                 item[image_key(side, m)] = str(directory / f"{m}.nii.gz")
             item[f"{side}_mask"] = str(directory / "brain_mask.nii.gz")
+            # a manifest written before checksums existed: hash the images here
+            item[f"{side}_checksum"] = study.get("checksum") or study_checksum(directory)
         if reason:
             left_out.append({"id": pair_id, "reason": reason})
             continue

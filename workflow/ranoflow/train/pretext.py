@@ -102,7 +102,7 @@ def pretrain_fold(
 
     checkpoint = out / CHECKPOINT
     run = fit(
-        model, optimizer, scaler, run_epoch, settings["max_epochs"], checkpoint, key=fingerprint(task, fold, splits)
+        model, optimizer, scaler, run_epoch, settings["max_epochs"], checkpoint, key={"settings": fingerprint(task, fold, splits), "preprocessed images": data.content}
     )
     torch.save(model.backbone.state_dict(), weights_path)
     pd.DataFrame(run.history).to_csv(out / "history.tsv", sep="\t", index=False, float_format="%.6g")
