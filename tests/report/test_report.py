@@ -41,6 +41,7 @@ def test_report_embeds_the_summary_table_with_rule_based_rows(report):
     table = decoded(results["results/report/results.html"]).decode()
     assert "median_balanced_accuracy" in table
     assert "rano_rules" in table
+    assert "rano_rules_previous" in table
 
 
 def test_report_has_qc_and_explanation_images(report):

@@ -182,13 +182,14 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
                              "manifest": tmp_path / "results/preprocessed/manifest.tsv"})
     # The rule-based baseline's metrics and predictions join the summary; stand in for that stage with its
     # formats (it scores every pair but one, so the summary's common test pairs lack that one).
-    rules_doc = majority_baseline(pairs, folds, bootstrap=10) | {"experiment": "rano_rules"}
     (tmp_path / "results/metrics").mkdir(parents=True)
-    (tmp_path / "results/metrics/rano_rules.json").write_text(json.dumps(rules_doc))
-    rules = pd.concat(majority_predictions(pairs, folds).values(), ignore_index=True)
-    rules.loc[0, "predicted"] = ""
     (tmp_path / "results/baseline").mkdir(parents=True)
-    rules.to_csv(tmp_path / "results/baseline/rano_rules_predictions.tsv", sep="\t", index=False)
+    for row in ("rano_rules", "rano_rules_previous"):
+        rules_doc = majority_baseline(pairs, folds, bootstrap=10) | {"experiment": row}
+        (tmp_path / f"results/metrics/{row}.json").write_text(json.dumps(rules_doc))
+        rules = pd.concat(majority_predictions(pairs, folds).values(), ignore_index=True)
+        rules.loc[0, "predicted"] = ""
+        rules.to_csv(tmp_path / f"results/baseline/{row}_predictions.tsv", sep="\t", index=False)
     config = {
         "dataset": {"source": "synthetic", "root": "results/demo/LUMIERE"},
         "folds": {"k": 2},
@@ -210,9 +211,9 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "results/metrics/summary.tsv", sep="\t")
-    assert set(summary["experiment"]) == {"pretrained_clinical", "majority_class", "rano_rules"}
+    assert set(summary["experiment"]) == {"pretrained_clinical", "majority_class", "rano_rules", "rano_rules_previous"}
     assert summary["median_balanced_accuracy"].is_monotonic_decreasing
-    assert summary["n_pairs"].tolist() == [len(pairs) - 1] * 3  # every row on the same pairs
+    assert summary["n_pairs"].tolist() == [len(pairs) - 1] * 4  # every row on the same pairs
     assert summary.set_index("experiment").loc["majority_class", "own_n_pairs"] == len(pairs)
     assert (tmp_path / "results/pretrained/rot/fold_1/backbone.pt").is_file()
     assert (tmp_path / "results/plots/confusion_best.png").stat().st_size > 0

@@ -342,7 +342,10 @@ def summary_baselines():
     """Rows of summary.tsv made by other stages: {metrics JSON (ranoflow.evaluate.experiment_metrics
     format): predictions TSV (id, label, predicted, optional prob_*)}; every row is scored on the pairs
     that all rows scored."""
-    return {RANO_RULES_METRICS: RANO_RULES_PREDICTIONS}
+    return {
+        RANO_RULES_METRICS: RANO_RULES_PREDICTIONS,
+        RANO_RULES_PREVIOUS_METRICS: RANO_RULES_PREVIOUS_PREDICTIONS,
+    }
 
 
 def evaluate_output():
