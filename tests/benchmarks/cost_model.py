@@ -140,6 +140,7 @@ def main() -> None:
           f" x (1 - val_fraction {config['folds']['val_fraction']})]")
     timed = {a for a in args.cpu_archs.split(",")} if args.cpu_archs not in ("all", "none") else None
     per_arch: dict[tuple, dict] = {}
+    cpu_timed: set[str] = set()
     total_h = 0.0
     print(f"{'run':<24} {'arch':<16} {'size':>7} {'batch':>5} {'GFLOP/pair':>10} {'s/step':>7} "
           f"{'steps/ep':>8} {'epochs':>6} {'GPU-h (all folds)':>17}  source of s/step")
@@ -155,8 +156,10 @@ def main() -> None:
             else:
                 step = 3 * flops * t["batch_size"] / (args.gpu_tflops * 1e12)
                 how = f"projected: 3 x FLOPs x batch / {args.gpu_tflops:g} TFLOP/s (assumed)"
-                if args.cpu_archs == "all" or (timed and run["architecture"] in timed):
+                wanted = args.cpu_archs == "all" or (timed and run["architecture"] in timed)
+                if wanted and run["architecture"] not in cpu_timed:  # once per architecture: minutes each
                     cpu_step, cpu_how = measured_step_s(run, args.config, "cpu", args.threads)
+                    cpu_timed.add(run["architecture"])
                     how += f"; CPU {cpu_step:.1f} s/step [{cpu_how}]"
             per_arch[key] = {"flops": flops, "step": step, "how": how}
         info = per_arch[key]
