@@ -21,7 +21,9 @@ CONFIG = {
         "synthetic": {"n_patients": 2, "studies_per_patient": [3, 3], "seed": 11, "skull": True, "quirks": False},
     },
     "preprocessing": {
-        "skull_strip": {"method": "atlas", "resolution_mm": 4.0},
+        # A skull_strip job per study (not the default): its native-space mask is compared with the truth below;
+        # the default in-process strip is checked against it in test_preprocess_units.py.
+        "skull_strip": {"method": "atlas", "resolution_mm": 4.0, "separate_job": True},
         "template": {"head": "results/demo/template/head.nii.gz", "brain_mask": "results/demo/template/brain_mask.nii.gz"},
         "registration_mm": 4.0,
         "spacing_mm": 5.0,

@@ -182,6 +182,29 @@ def test_register_job_maps_hdglio_segmentation_and_writes_status(atlas, tmp_path
     assert (out / "qc.png").stat().st_size > 1000 and (out / "transforms" / "transforms.json").is_file()
 
 
+def test_register_job_strips_in_process_as_a_skull_strip_job_does(atlas, tmp_path):
+    """One process per study (the default) gives the study a separate skull_strip job would, and its step times."""
+    head, head_mask, grid = atlas
+    head_path, mask_path = write(head, tmp_path / "head.nii.gz"), write(head_mask, tmp_path / "hmask.nii.gz")
+    ct1, _ = phantom("CT1", (56, 64, 56), (3.0, 3.0, 3.0), (4, -6, 3), (3, 0, 2), seed=5)
+    t2, _ = phantom("T2", (56, 64, 28), (3.0, 3.0, 6.0), (4, -6, 3), (3, 0, 2), seed=6)
+    images = {"CT1": write(ct1, tmp_path / "CT1.nii.gz"), "T2": write(t2, tmp_path / "T2.nii.gz")}
+    strip = {"method": "atlas", "transform": "Affine", "resolution_mm": 3.0}
+    skull_strip_job(images, tmp_path / "mask.nii.gz", tmp_path / "strip.json", strip, "", head_path, mask_path)
+    separate = register_job(images, tmp_path / "a" / "week-001", _grid_paths(grid, tmp_path), SETTINGS,
+                            str(tmp_path / "strip.json"), str(tmp_path / "mask.nii.gz"))
+    combined = register_job(images, tmp_path / "b" / "week-001", _grid_paths(grid, tmp_path), SETTINGS,
+                            strip_settings=strip | {"template_head": head_path, "template_mask": mask_path})
+    assert combined["status"] == separate["status"] == "ok", (combined, separate)
+    for key in ("anchor", "skull_strip", "brain_volume_ml", "dice", "similarity", "modalities"):
+        assert combined[key] == separate[key], key
+    for name in ("CT1", "T2", "brain_mask"):
+        a, b = (ants.image_read(str(tmp_path / d / "week-001" / f"{name}.nii.gz")).numpy() for d in "ab")
+        assert np.array_equal(a, b), name
+    assert {"skull_strip", "registration", "resampling", "qc"} <= set(combined["steps"])
+    assert combined["steps"]["skull_strip"] > 0 and "skull_strip" not in os.listdir(tmp_path / "b" / "week-001")
+
+
 def _grid_paths(grid, tmp_path):
     return {"brain": write(grid.brain, tmp_path / "g_brain.nii.gz"),
             "brain_mask": write(grid.mask, tmp_path / "g_mask.nii.gz"),
@@ -242,6 +265,12 @@ def test_n4_inside_flattens_a_bias_field():
     wm = (image.numpy() > 60) & (truth.numpy() > 0)  # white matter: one tissue, so flat after correction
     spread = lambda img: img.numpy()[wm].std() / img.numpy()[wm].mean()  # noqa: E731
     assert spread(reg.n4_inside(biased, truth)) < 0.6 * spread(biased)
+
+
+def test_n4_fits_on_about_4_mm_whatever_the_grid():
+    assert reg.n4_shrink((1.5, 1.5, 1.5)) == 3  # LUMIERE's 1.5 mm grid: fit at 4.5 mm, not at full resolution
+    assert reg.n4_shrink((1.0, 1.0, 1.0)) == 4
+    assert reg.n4_shrink((5.0, 5.0, 5.0)) == 1
 
 
 # --- QC tables ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ranoflow.config_check import (
     settings_problem,
 )
 from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
+from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
     modality_shortfalls,
@@ -300,7 +301,10 @@ def register_inputs(wildcards):
     inputs = {f"image_{m}": p for m, p in study_images(wildcards).items()}
     inputs.update(study_segmentation(wildcards))
     inputs.update(ATLAS_GRID)
-    if PREPROCESS["input"] == "raw":
+    if in_process_strip(PREPROCESS):
+        if PREPROCESS["skull_strip"]["method"] == "atlas":
+            inputs.update(template_files())
+    elif PREPROCESS["input"] == "raw":
         skullstrip = SKULLSTRIP_DIR.format(**wildcards)
         inputs["mask"] = f"{skullstrip}/brain_mask.nii.gz"
         inputs["strip"] = f"{skullstrip}/skull_strip.json"
@@ -310,6 +314,10 @@ def register_inputs(wildcards):
             patient=wildcards.patient, study=reference
         )
     return inputs
+
+
+def register_job_settings(wildcards):
+    return register_settings(PREPROCESS, segmentation_source(wildcards))
 
 
 def preprocessed_dirs(wildcards):

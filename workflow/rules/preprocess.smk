@@ -1,6 +1,8 @@
-# Preprocess stage: per study, a brain mask in the anchor's native space (skull_strip), then every
-# modality rigidly to the anchor, one anchor->atlas registration and one resampling onto the common
-# atlas grid (register). preprocess_manifest lists every paired study's status for later stages.
+# Preprocess stage: per study, a brain mask in the anchor's native space, then every modality rigidly
+# to the anchor, one anchor->atlas registration and one resampling onto the common atlas grid
+# (register). The brain mask is computed by the register job itself, or by a skull_strip job of its
+# own with preprocessing.skull_strip.separate_job. preprocess_manifest lists every paired study's
+# status for later stages.
 # With preprocessing.template.source: dataset, dataset_template builds the atlas from the dataset's own
 # atlas-space skull-stripped images first.
 
@@ -96,17 +98,7 @@ rule register:
     resources:
         mem_mb=PREPROCESS["mem_mb"],
     params:
-        settings=settings(
-            input=PREPROCESS["input"],
-            atlas_transform=PREPROCESS["atlas_transform"],
-            registration_mm=PREPROCESS["registration_mm"],
-            n4=PREPROCESS["n4"],
-            qc=PREPROCESS["qc"],
-            segmentation_space=PREPROCESS["segmentation"]["space"],
-            segmentation_source=segmentation_source,
-            seed=PREPROCESS["seed"] if PREPROCESS["deterministic"] else None,
-            on_error=PREPROCESS["on_error"],
-        ),
+        settings=register_job_settings,
         code=script_code("register"),
     script:
         "../scripts/register.py"

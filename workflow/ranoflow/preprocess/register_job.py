@@ -39,6 +39,21 @@ def _reference_fixed(reference_dir: str | None, anchor: str):
     return (image - float(image.min())) * mask, ""
 
 
+def _strip_in_process(images: dict[str, str], loaded: dict, strip_settings: dict) -> tuple[dict, object]:
+    """(skull_strip.json record, native brain mask) of the study, computed in this process."""
+    from ranoflow.preprocess.skull_strip import strip_study
+
+    start = time.perf_counter()
+    mask, record = strip_study(
+        images, strip_settings["method"], strip_settings.get("anchor") or None,
+        strip_settings.get("template_head"), strip_settings.get("template_mask"),
+        strip_settings.get("transform", "Affine"), strip_settings.get("resolution_mm", 2.0),
+        strip_settings.get("min_brain_ml", 200.0), loaded,
+    )
+    record["seconds"] = round(time.perf_counter() - start, 2)
+    return record, mask
+
+
 def register_job(
     images: dict[str, str],
     out_dir: str | Path,
@@ -49,10 +64,14 @@ def register_job(
     segmentation: str | None = None,
     reference_dir: str | None = None,
     on_error: str = "skip",
+    strip_settings: dict | None = None,
 ) -> dict:
     """Run one study's registration and QC into out_dir (the contract's study directory).
 
     settings: input, atlas_transform, registration_mm, n4, qc, segmentation_space, segmentation_source.
+    The brain mask comes from a skull_strip job (strip_json, mask_path) or, given strip_settings
+    (skull_strip settings plus anchor, template_head, template_mask, min_brain_ml), is computed here in
+    the same process. status.json gets the seconds of each step under "steps".
     """
     from ranoflow.preprocess import registration as reg
     from ranoflow.preprocess.skull_strip import passthrough_mask
@@ -62,35 +81,44 @@ def register_job(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     start = time.perf_counter()
-    strip = {"method": settings["input"], "seconds": 0.0}
+    steps = reg.StepSeconds()
+    strip: dict = {"method": settings["input"], "seconds": 0.0}
     if strip_json:
         strip = json.loads(Path(strip_json).read_text())
     record: dict = {"anchor": strip.get("anchor", ""), "skull_strip": strip.get("method", "")}
     try:
         if strip.get("status") == "failed":
             raise RuntimeError(f"skull strip failed: {strip.get('reason')}")
-        loaded = {m: image_io.load_volume(p) for m, p in images.items()}
-        if not loaded:
-            raise ValueError("no modality image available for this study")
-        grid, atlas_fixed = _load_grid(grid_paths)
+        with steps.step("loading"):
+            loaded = {m: image_io.load_volume(p) for m, p in images.items()}
+            if not loaded:
+                raise ValueError("no modality image available for this study")
+            grid, atlas_fixed = _load_grid(grid_paths)
+        native_mask = None
+        if strip_settings and settings["input"] != "deepbratumia":
+            strip, native_mask = _strip_in_process(images, loaded, strip_settings)
+            record.update(anchor=strip["anchor"], skull_strip=strip["method"])
+        steps["skull_strip"] = float(strip.get("seconds") or 0.0)
         if settings["input"] == "deepbratumia":
             anchor = reg.choose_anchor({m: tuple(i.spacing) for m, i in loaded.items()})
             native_mask, fixed, note = passthrough_mask(loaded[anchor]), None, ""
         else:
             anchor = strip["anchor"]
-            native_mask = image_io.load_volume(mask_path)
+            if native_mask is None:
+                native_mask = image_io.load_volume(mask_path)
             fixed, note = _reference_fixed(reference_dir, anchor)
             fixed = atlas_fixed if fixed is None else fixed
         result = reg.register_study(
             loaded, anchor, native_mask, grid, fixed, out_dir,
-            settings["atlas_transform"], settings["registration_mm"], settings["n4"],
+            settings["atlas_transform"], settings["registration_mm"], settings["n4"], steps,
         )
         if segmentation:
             space = settings["segmentation_space"]
             chain = [str(out_dir / t) for t in result.transforms.get(space, result.transforms[anchor])]
-            seg = reg.map_segmentation(image_io.load_volume(segmentation), grid.brain, chain,
-                                       settings["segmentation_source"])
-            image_io.save_volume(seg, out_dir / "tumour_seg.nii.gz", "uint8")
+            with steps.step("resampling"):
+                seg = reg.map_segmentation(image_io.load_volume(segmentation), grid.brain, chain,
+                                           settings["segmentation_source"])
+                image_io.save_volume(seg, out_dir / "tumour_seg.nii.gz", "uint8")
         qc = settings["qc"]
         status, reason = judge(result.dice, result.similarity, qc["min_dice"], qc["min_similarity"])
         if strip.get("status") == "flagged":
@@ -102,14 +130,17 @@ def register_job(
             reference=Path(reference_dir).name if reference_dir and fixed is not atlas_fixed else "",
         )
         (out_dir / "transforms" / "transforms.json").write_text(json.dumps(result.transforms, indent=2) + "\n")
-        qc_figure(out_dir / "qc.png", loaded[anchor], native_mask, result.anchor_on_grid, grid.mask,
-                  f"{out_dir.parent.name}/{out_dir.name}  anchor {anchor}  Dice {result.dice:.3f}  "
-                  f"r {result.similarity:.2f}  [{status}]")
+        with steps.step("qc"):
+            qc_figure(out_dir / "qc.png", loaded[anchor], native_mask, result.anchor_on_grid, grid.mask,
+                      f"{out_dir.parent.name}/{out_dir.name}  anchor {anchor}  Dice {result.dice:.3f}  "
+                      f"r {result.similarity:.2f}  [{status}]")
     except Exception as error:  # noqa: BLE001 - any failure becomes the study's status under skip
         record.update(failed_status(error, on_error), modalities=[])
         for partial in out_dir.iterdir():  # no half-written study reaches later stages
             shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
-    record["seconds"] = round(time.perf_counter() - start + float(strip.get("seconds") or 0.0), 2)
+    separate_strip = 0.0 if strip_settings else float(strip.get("seconds") or 0.0)
+    record["seconds"] = round(time.perf_counter() - start + separate_strip, 2)
+    record["steps"] = dict(steps)
     write_status(out_dir / "status.json", record)
     log.info("register: %s", {k: v for k, v in record.items() if k != "modalities"})
     return record

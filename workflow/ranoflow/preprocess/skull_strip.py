@@ -99,14 +99,17 @@ def strip_study(
     transform: str = "Affine",
     resolution_mm: float = 2.0,
     min_brain_ml: float = 200.0,
+    loaded: dict[str, ants.ANTsImage] | None = None,
 ) -> tuple[ants.ANTsImage, dict]:
-    """Choose the study's anchor modality and compute its brain mask; returns (mask, json record)."""
+    """Choose the study's anchor modality and compute its brain mask; returns (mask, json record).
+
+    loaded: the study's images already read (the register job's in-process skull strip)."""
     from ranoflow.preprocess.image_io import load_volume, voxel_spacing
     from ranoflow.preprocess.registration import choose_anchor
 
     spacings = {m: voxel_spacing(p) for m, p in modality_paths.items()}
     anchor = choose_anchor(spacings, preferred_anchor)
-    image = load_volume(modality_paths[anchor])
+    image = loaded[anchor] if loaded and anchor in loaded else load_volume(modality_paths[anchor])
     head = load_volume(template_head) if method == "atlas" else None
     head_mask = load_volume(template_mask) if method == "atlas" else None
     mask = brain_mask(method, image, head, head_mask, transform, resolution_mm)

@@ -1,0 +1,189 @@
+"""Cost model of a workflow config's grid (default config/lumiere.yaml): CPU-hours of preprocessing and
+GPU-hours of training, each figure marked [measured] or [projected: from what].
+
+Measured here:
+  * one LUMIERE-sized study through the register job (tests/benchmarks/preprocessing.py): CPU seconds;
+  * per architecture of the grid at the configured image size: forward FLOPs per pair (torch's
+    FlopCounterMode) and the seconds of one train step (tests/benchmarks/training.py's loop, the train
+    rule's code) on the device available: CUDA with the config's AMP setting at the configured batch
+    size, or CPU at batch 1 (scaled by the batch size; --cpu-archs limits which are timed on CPU).
+Projected from those:
+  * steps per epoch from the pair count (default LUMIERE's 456 scorable pairs): train pairs per fold =
+    pairs x (k-1)/k x (1 - val_fraction); validation and test pairs cost one forward pass each;
+  * GPU seconds per step without a GPU measurement: 3 x forward FLOPs x batch / --gpu-tflops
+    (an assumed effective throughput of 3D CNN training with AMP on an H100/H200-class card; replace it
+    with a measurement: --gpu-step-s densenet264=0.3, from tests/benchmarks/gpu_check.sh);
+  * hours = runs (experiments x folds, pretext tasks x folds) x epochs x seconds per epoch; the table
+    says how they scale with folds, experiments, epochs and image size (FLOPs grow with the voxels).
+
+  python tests/benchmarks/cost_model.py                        # measures, then prints the model
+  python tests/benchmarks/cost_model.py --preprocess-cpu-s 30 --cpu-archs none   # reuse figures, no CPU timing
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+LUMIERE_STUDIES = 638
+LUMIERE_PAIRS = 456
+
+
+def load_config(path: Path) -> dict:
+    import yaml
+    from snakemake.utils import validate
+
+    from ranoflow.train.experiments import to_plain
+
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return to_plain(config)
+
+
+def grid_runs(config: dict) -> list[dict]:
+    """One row per training run kind of the grid: experiments and pretext tasks actually used."""
+    from ranoflow.train.experiments import pretext_tasks_used, resolve_experiments, resolve_pretext_task
+
+    experiments = resolve_experiments(config["experiments"], config["training"])
+    runs = [{"name": n, "architecture": e["architecture"], "in_channels": e["in_channels"],
+             "training": e["training"], "kind": "train"} for n, e in experiments.items()]
+    for task in pretext_tasks_used(experiments):
+        t = resolve_pretext_task(task, config["training"])
+        runs.append({"name": task, "architecture": t["architecture"], "in_channels": t["in_channels"],
+                     "training": t["training"], "kind": "pretrain"})
+    return runs
+
+
+def forward_flops(architecture: str, in_channels: int, training: dict) -> float:
+    """FLOPs of one pair's forward pass at the configured image size (counted, not timed)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ranoflow.train.models import build_model
+    from ranoflow.vocabulary import CLASSES
+
+    model = build_model(architecture, in_channels, len(CLASSES), training["image_size"],
+                        model_kwargs=training["model_kwargs"]).eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, in_channels, *training["image_size"]), None)
+    return float(counter.get_total_flops())
+
+
+def measured_step_s(run: dict, config_path: Path, device: str, threads: int) -> tuple[float, str]:
+    """Seconds of one train step of this run at the configured batch size, and how it was obtained."""
+    from training import load_experiment, time_train_loop
+
+    batch = run["training"]["batch_size"]
+    overrides = {"batch_size": 1} if device == "cpu" else {}
+    experiment = load_experiment(config_path, run["name"] if run["kind"] == "train" else None, overrides)
+    experiment.update(architecture=run["architecture"])
+    row = time_train_loop(experiment, device, steps=1, threads=threads)
+    if device == "cpu":
+        return row["step_s"] * batch, f"measured on CPU ({threads} threads) at batch 1, x{batch}"
+    return row["step_s"], f"measured on {row['device']}{' with AMP' if row['amp'] else ''} at batch {batch}"
+
+
+def epoch_plan(config: dict, pairs: int) -> dict:
+    k, val = config["folds"]["k"], config["folds"]["val_fraction"]
+    train = pairs * (k - 1) / k * (1 - val)
+    return {"k": k, "train_pairs": train, "val_pairs": pairs * (k - 1) / k * val, "test_pairs": pairs / k}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=REPO / "config/lumiere.yaml")
+    parser.add_argument("--studies", type=int, default=LUMIERE_STUDIES)
+    parser.add_argument("--pairs", type=int, default=LUMIERE_PAIRS)
+    parser.add_argument("--cores", type=int, default=2, help="cores for the preprocessing wall-time line")
+    parser.add_argument("--preprocess-cpu-s", type=float, help="CPU s per study (skip the measurement)")
+    parser.add_argument("--cpu-archs", default="densenet264",
+                        help="architectures timed on CPU ('all', 'none' or a comma list); others use FLOPs only")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for the CPU timing")
+    parser.add_argument("--gpu-tflops", type=float, default=15.0,
+                        help="assumed effective TFLOP/s of 3D CNN training with AMP on one H100/H200-class GPU (DenseNets "
+                        "are bound by the memory traffic of normalisation and concatenation, far below peak)")
+    parser.add_argument("--gpu-step-s", action="append", default=[],
+                        help="measured GPU seconds per step, ARCH=S (repeatable; gpu_check.sh prints them)")
+    parser.add_argument("--epochs", type=float, help="epochs per run (default: the config's max_epochs)")
+    args = parser.parse_args()
+    import torch
+
+    config = load_config(args.config)
+    runs = grid_runs(config)
+    plan = epoch_plan(config, args.pairs)
+    gpu_given = dict(item.split("=", 1) for item in args.gpu_step_s)
+    cuda = torch.cuda.is_available()
+
+    print(f"cost model of {args.config} ({args.studies} studies, {args.pairs} pairs, {plan['k']} folds)")
+    if args.preprocess_cpu_s is None:
+        from preprocessing import measure
+
+        record = measure(args.config, threads=1)
+        cpu_s, source = record["cpu_s"], f"measured: one LUMIERE-sized study, {record['template']}"
+    else:
+        cpu_s, source = args.preprocess_cpu_s, "given with --preprocess-cpu-s"
+    cpu_h = args.studies * cpu_s / 3600
+    print(f"\npreprocessing: {cpu_s:.1f} CPU s per study [{source}]")
+    print(f"  {args.studies} studies: {cpu_h:.1f} CPU-hours [projected: x {args.studies} studies]; "
+          f"{cpu_h / args.cores:.1f} h wall on {args.cores} cores, {cpu_h / 32:.2f} h on 32 "
+          f"[projected: one single-threaded job per core]")
+
+    print(f"\ntraining: {plan['train_pairs']:.0f} train, {plan['val_pairs']:.0f} validation, "
+          f"{plan['test_pairs']:.0f} test pairs per fold [projected: {args.pairs} pairs x {plan['k'] - 1}/{plan['k']}"
+          f" x (1 - val_fraction {config['folds']['val_fraction']})]")
+    timed = {a for a in args.cpu_archs.split(",")} if args.cpu_archs not in ("all", "none") else None
+    per_arch: dict[tuple, dict] = {}
+    cpu_timed: set[str] = set()
+    total_h = 0.0
+    print(f"{'run':<24} {'arch':<16} {'size':>7} {'batch':>5} {'GFLOP/pair':>10} {'s/step':>7} "
+          f"{'steps/ep':>8} {'epochs':>6} {'GPU-h (all folds)':>17}  source of s/step")
+    for run in runs:
+        t = run["training"]
+        key = (run["architecture"], run["in_channels"], tuple(t["image_size"]), t["batch_size"])
+        if key not in per_arch:
+            flops = forward_flops(run["architecture"], run["in_channels"], t)
+            if run["architecture"] in gpu_given:
+                step, how = float(gpu_given[run["architecture"]]), "measured on GPU (given)"
+            elif cuda:
+                step, how = measured_step_s(run, args.config, "cuda", args.threads)
+            else:
+                step = 3 * flops * t["batch_size"] / (args.gpu_tflops * 1e12)
+                how = f"projected: 3 x FLOPs x batch / {args.gpu_tflops:g} TFLOP/s (assumed)"
+                wanted = args.cpu_archs == "all" or (timed and run["architecture"] in timed)
+                if wanted and run["architecture"] not in cpu_timed:  # once per architecture: minutes each
+                    cpu_step, cpu_how = measured_step_s(run, args.config, "cpu", args.threads)
+                    cpu_timed.add(run["architecture"])
+                    how += f"; CPU {cpu_step:.1f} s/step [{cpu_how}]"
+            per_arch[key] = {"flops": flops, "step": step, "how": how}
+        info = per_arch[key]
+        steps = math.ceil(plan["train_pairs"] / t["batch_size"])
+        eval_s = (plan["val_pairs"] + (plan["test_pairs"] if run["kind"] == "train" else 0)) * info["step"] / (
+            3 * t["batch_size"])  # a forward pass is about a third of a train step
+        epochs = args.epochs or t["max_epochs"]
+        hours = plan["k"] * epochs * (steps * info["step"] + eval_s) / 3600
+        total_h += hours
+        size = "x".join(map(str, t["image_size"][:1])) + "^3"
+        print(f"{run['name']:<24} {run['architecture']:<16} {size:>7} {t['batch_size']:>5} "
+              f"{info['flops'] / 1e9:>10.0f} {info['step']:>7.3f} {steps:>8} {epochs:>6g} {hours:>17.2f}  {info['how']}")
+    print(f"\nwhole grid: {total_h:.1f} GPU-hours on one GPU [projected: the rows above, "
+          f"{len([r for r in runs if r['kind'] == 'train'])} experiments + "
+          f"{len([r for r in runs if r['kind'] == 'pretrain'])} pretext task(s), x {plan['k']} folds, at max_epochs]")
+    print("scaling: proportional to folds, to experiments, to epochs per run (early stopping ends runs "
+          "earlier), and to voxels for the convolutional networks (96^3 ~ 0.42x, 64^3 ~ 0.125x of 128^3)")
+    if total_h > 24:
+        for factor, what in ((0.5, "early stopping at about half of max_epochs"),
+                             (0.42, "image_size 96^3"), (0.5 * 0.42, "both")):
+            print(f"  {what}: {total_h * factor:.1f} GPU-hours")
+    print("The data loader must keep up: at the projected step time each step reads batch x "
+          "channels x voxels x 4 bytes from the cache (cache: memory where it fits, else disk on local SSD).")
+
+
+if __name__ == "__main__":
+    main()
