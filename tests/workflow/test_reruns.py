@@ -70,6 +70,14 @@ def test_new_experiment_plans_only_the_new_one(completed):
     assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES), rules_of(jobs)
 
 
+def test_switching_to_the_best_experiment_plans_the_selection(completed):
+    """`explain.best: true` on a finished run: the choice of experiments is the summary's param, so the
+    explain_selection checkpoint runs (and then the best experiment's maps), and no training."""
+    jobs = plan_with(completed, {"explain": {"best": True}}, "best.yaml")
+    assert {"explain_selection", "explain_summary"} <= rules_of(jobs), rules_of(jobs)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | {"train", "pretrain"}), rules_of(jobs)
+
+
 def test_forcerun_one_rule_until_itself(completed):
     """The README's single-rule rerun: `snakemake -R train --until train` redoes only training."""
     workdir, config = completed
