@@ -13,4 +13,4 @@ if [[ "${RANOFLOW_SLURM:-1}" == 1 && $(id -u) == 0 ]]; then
 fi
 
 export PYTHONHASHSEED=0
-.venv/bin/python -m pytest -ra "$@"
+.venv/bin/python -m pytest -ra --durations=15 "$@"
