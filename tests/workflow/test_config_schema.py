@@ -154,7 +154,7 @@ def test_snakemake_names_an_unknown_key_in_one_line_without_the_schema(tmp_path:
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert ("unknown config key index.referense (in bad.yaml); allowed under index: "
-            "exclude_less_than_3_months, modalities, reference") in output
+            "exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, reference") in output
     assert "Failed validating" not in output and len(output.splitlines()) < 6, output
 
 
