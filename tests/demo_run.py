@@ -97,7 +97,8 @@ def check(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return run
 
 
-_JOB = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n?)*)", re.M)
+# A job's header line and its more-indented body; jobs of a group job are listed indented under it.
+_JOB = re.compile(r"^(?P<indent>[ \t]*)(?:local)?(?:rule|checkpoint) (\w+):\n((?:(?P=indent)[ \t]+\S.*\n?)*)", re.M)
 _WILDCARDS = re.compile(r"^\s+wildcards: (.*)$", re.M)
 
 
@@ -105,11 +106,11 @@ def planned_jobs(dry_run_output: str) -> set[tuple[str, tuple[tuple[str, str], .
     """{(rule, ((wildcard, value), ...))} of the jobs a `snakemake -n` log lists."""
     jobs = set()
     for match in _JOB.finditer(dry_run_output):
-        wildcards = _WILDCARDS.search(match.group(2))
+        wildcards = _WILDCARDS.search(match.group(3))
         pairs = []
         if wildcards:
             pairs = [tuple(item.split("=", 1)) for item in wildcards.group(1).split(", ")]
-        jobs.add((match.group(1), tuple(sorted(pairs))))
+        jobs.add((match.group(2), tuple(sorted(pairs))))
     return jobs
 
 

@@ -143,8 +143,9 @@ def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:
          {"atlas_grid"} | FROM_REGISTER),
         ("preprocessing.registration_mm", {"preprocessing": {"registration_mm": pre["margin_mm"]}},
          {"atlas_grid"} | FROM_REGISTER),
+        # the skull strip runs inside the register job (skull_strip.separate_job: false)
         ("preprocessing.qc.min_brain_ml", {"preprocessing": {"qc": {"min_brain_ml": pre["seed"]}}},
-         {"skull_strip"} | FROM_REGISTER),
+         FROM_REGISTER),
         ("training.max_epochs", {"training": {"max_epochs": train["batch_size"]}}, FROM_TRAIN),
         ("training.batch_size", {"training": {"batch_size": train["image_size"][0]}}, FROM_TRAIN),
         ("explain.n_per_class", {"explain": {"n_per_class": explain["n_per_class"] + 1}}, FROM_EXPLAIN),

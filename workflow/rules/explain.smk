@@ -70,7 +70,8 @@ rule explain_summary:
         # which experiments are explained: a changed choice reruns the summary, and so reaches the
         # explain_selection checkpoint and the new maps (the maps' own rule leaves these out)
         settings=settings(
-            best=config["explain"]["best"], experiments=config["explain"]["experiments"]
+            best=config["explain"]["best"],
+            experiments=config["explain"]["experiments"],
         ),
         code=script_code("explain_summary"),
     script:

@@ -18,6 +18,8 @@ rule pretrain:
         f"{BENCHMARKS}/pretrain/{{task}}/fold_{{fold}}.tsv"
     wildcard_constraints:
         task="|".join(map(re.escape, PRETEXT_TASKS)) or "no-task",
+    # resumes from its per-epoch checkpoint when restarted (Slurm time limit, preemption)
+    retries: 1
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["pretrain"]["threads"]
@@ -50,6 +52,8 @@ rule train:
         f"{LOGS}/train/{{experiment}}/fold_{{fold}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{experiment}}/fold_{{fold}}.tsv"
+    # resumes from its per-epoch checkpoint when restarted (Slurm time limit, preemption)
+    retries: 1
     conda:
         "../../envs/torch.yaml"
     threads: config["resources"]["train"]["threads"]
