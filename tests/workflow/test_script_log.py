@@ -61,6 +61,16 @@ def test_script_imports_the_helper_and_no_script_sets_up_logging_itself() -> Non
         assert "basicConfig" not in text and "sys.stderr =" not in text, f"{script.name} sets up logging itself"
 
 
+def index_run(tmp_path: Path, root: Path) -> subprocess.CompletedProcess:
+    """`snakemake results/index/studies.tsv` on the LUMIERE tree `root`, run in `tmp_path`."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"dataset": {"source": "lumiere", "root": str(root)}}))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/index/studies.tsv"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 def test_failing_rule_leaves_its_traceback_in_the_rule_log(tmp_path: Path) -> None:
     """A real Snakemake run on a ratings file without its `Date` column: the index job fails, and its log
@@ -72,12 +82,7 @@ def test_failing_rule_leaves_its_traceback_in_the_rule_log(tmp_path: Path) -> No
     keep = [i for i, name in enumerate(rows[0]) if name != "Date"]
     with ratings.open("w", newline="") as handle:
         csv.writer(handle).writerows([[row[i] for i in keep] for row in rows])
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"dataset": {"source": "lumiere", "root": str(root)}}))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/index/studies.tsv"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    run = index_run(tmp_path, root)
     assert run.returncode != 0
     log = (tmp_path / "results" / "logs" / "index" / "index.log").read_text()
     assert "Traceback (most recent call last)" in log
@@ -90,12 +95,7 @@ def test_failing_rule_leaves_its_traceback_in_the_rule_log(tmp_path: Path) -> No
 def test_an_empty_csv_fails_the_index_with_one_line_naming_the_file(tmp_path: Path) -> None:
     root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=2)
     (root / lumiere.COMPLETENESS_CSV).write_text("")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"dataset": {"source": "lumiere", "root": str(root)}}))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/index/studies.tsv"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    run = index_run(tmp_path, root)
     assert run.returncode != 0
     expected = f"{root / lumiere.COMPLETENESS_CSV}: empty file, no header row"
     shown = [line for line in run.stderr.splitlines() if line.startswith("index failed: ")]
