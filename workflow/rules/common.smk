@@ -317,7 +317,7 @@ def register_inputs(wildcards):
 
 
 def register_job_settings(wildcards):
-    return register_settings(PREPROCESS, segmentation_source(wildcards))
+    return ordered(register_settings(PREPROCESS, segmentation_source(wildcards)))
 
 
 def preprocessed_dirs(wildcards):

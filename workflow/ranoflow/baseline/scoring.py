@@ -79,7 +79,8 @@ def predict_pairs(
     paths = segmentation_paths(studies, settings.source)
     volume_of = volume_lookup(volumes)
 
-    @functools.lru_cache(maxsize=None)
+    # pairs come patient by patient: a few studies' segmentations at a time, not a whole cohort in memory
+    @functools.lru_cache(maxsize=16)
     def load(path: str) -> Segmentation:
         return load_segmentation(path, settings.source)
 
