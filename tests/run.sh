@@ -13,4 +13,5 @@ if [[ "${RANOFLOW_SLURM:-1}" == 1 && $(id -u) == 0 ]]; then
 fi
 
 export PYTHONHASHSEED=0
-.venv/bin/python -m pytest -ra --durations=15 "$@"
+# Two workers by default (CI has 2 cores): the Slurm run waits on the cluster most of its time.
+.venv/bin/python -m pytest -ra --durations=15 -n "${RANOFLOW_TEST_WORKERS:-2}" "$@"
