@@ -328,3 +328,20 @@ def test_training_refuses_a_fold_whose_training_split_lacks_a_class(tmp_path):
     with pytest.raises(ValueError, match="fold 1: no PR pair in the training split"):
         train_fold(experiment, pairs, folds, manifest, 1, tmp_path / "model")
     assert not (tmp_path / "model" / "model.pt").exists()
+
+
+def test_an_experiment_without_the_previous_study_trains_and_its_checkpoint_follows_every_reference(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=8, pairs_per_patient=2, shape=(20, 18, 16))
+    pairs, manifest = _with_nadir(tmp_path, paths)
+    folds = json.loads(paths["folds"].read_text())
+    settings = {"image_size": [8, 8, 8], "max_epochs": 1, "cache": "none",
+                "model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}}
+    spec = {"e": {"modalities": ["T1"], "input": "stack", "references": ["nadir"], "architecture": "densenet121"}}
+    experiment = experiments.resolve_experiment("e", spec, settings)
+    train_fold(experiment, pairs, folds, manifest, 0, tmp_path / "model")
+    assert (tmp_path / "model" / "model.pt").is_file()
+
+    items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [], True, ["nadir"])
+    fingerprint = datasets.content_fingerprint({"train": items})
+    items[0]["nadir_checksum"] = "changed"  # new images of one pair's nadir study
+    assert datasets.content_fingerprint({"train": items}) != fingerprint

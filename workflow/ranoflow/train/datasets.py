@@ -105,9 +105,12 @@ class FoldData:
 
 
 def content_fingerprint(items: dict[str, list[dict]]) -> str:
-    """SHA-256 of which pairs each split holds and the checksums of their studies' images."""
+    """SHA-256 of which pairs each split holds and the checksums of their studies' images (the current
+    study and every reference the experiment reads: previous, baseline, nadir, ...)."""
     content = {
-        split: sorted((i["id"], i["current_checksum"], i["previous_checksum"]) for i in split_items)
+        split: sorted(
+            [i["id"], *(f"{key}={i[key]}" for key in sorted(i) if key.endswith("_checksum"))] for i in split_items
+        )
         for split, split_items in items.items()
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
