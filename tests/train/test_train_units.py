@@ -257,8 +257,12 @@ def test_batch_augment_is_seeded_and_follows_monai():
     flip = BatchAugment({**off, "flip_prob": 1.0})(image)
     torch.testing.assert_close(flip, image.flip(2, 3, 4))
     gamma = BatchAugment({**off, "gamma_prob": 1.0, "gamma_range": [2.0, 2.0]})(image)
-    for channel in range(2):  # per channel
-        torch.testing.assert_close(gamma[0, channel], AdjustContrast(2.0)(image[0, channel]).as_tensor())
+    torch.testing.assert_close(gamma[0], AdjustContrast(2.0)(image[0]).as_tensor())  # one range per sample
+    # two studies of the same tissue, a bright tumour in the first only: the tissue maps alike in both
+    pair = torch.rand(1, 1, 6, 6, 6).repeat(1, 2, 1, 1, 1)
+    pair[:, 0, :2] += 5.0
+    mapped = BatchAugment({**off, "gamma_prob": 1.0, "gamma_range": [2.0, 2.0]})(pair)
+    torch.testing.assert_close(mapped[0, 0, 2:], mapped[0, 1, 2:])
     no_gamma = BatchAugment({**off, "gamma_prob": 1.0}, gamma=False)(image)
     torch.testing.assert_close(no_gamma, image)
 

@@ -9,9 +9,13 @@ class BatchAugment:
     """The paper's augmentations, drawn per sample and applied to a whole batch on its device.
 
     Same formulas as MONAI's RandFlip (per axis), RandScaleIntensity (x (1 + U(-f, f))),
-    RandAdjustContrast (gamma on the min-max range, here per channel) and RandGaussianNoise
-    (std ~ U(0, noise_std)). Gamma is a contrast change of an MR image: on a difference image
-    (input subtract) it would move the zero level, so it is applied to stacked inputs only.
+    RandAdjustContrast (gamma on the min-max range of the whole multi-channel sample, as MONAI does
+    for one image) and RandGaussianNoise (std ~ U(0, noise_std)). One range for all channels keeps the
+    pair's label: a range per channel would map a study with a bright tumour (a high maximum) and its
+    reference without one differently, and change how large the tumour looks in one study against the
+    other, which is what the rating compares. Gamma is a contrast change of an MR image: on a
+    difference image (input subtract) it would move the zero level, so it is applied to stacked inputs
+    only.
     Running them as torch ops on the training device instead of as per-item MONAI transforms in the
     loader matters at 128^3: there MONAI's numpy noise and gamma take about a second per item on a CPU
     core, longer than a GPU step.
@@ -51,9 +55,8 @@ class BatchAugment:
                 x = x * (1 + self._uniform(-f, f))
             if self._uniform() < a["gamma_prob"] and self.gamma:
                 gamma = self._uniform(*a["gamma_range"])
-                spatial = tuple(range(1, x.dim()))
-                low = x.amin(dim=spatial, keepdim=True)
-                span = x.amax(dim=spatial, keepdim=True) - low
+                low = x.amin()
+                span = x.amax() - low
                 x = ((x - low) / (span + 1e-7)) ** gamma * span + low
             if self._uniform() < a["noise_prob"]:
                 std = self._uniform(0, a["noise_std"])
