@@ -18,6 +18,7 @@ include: "workflow/rules/baseline.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:

@@ -13,6 +13,7 @@ SHARED_RUN = "tiny_demo"
 # The modules whose tests use the shared run: one xdist work unit, so that one worker builds it.
 SHARED_RUN_MODULES = frozenset({
     "tests/explain/test_explain_demo.py",
+    "tests/predict/test_export_demo.py",
     "tests/report/test_report.py",
     "tests/workflow/test_orphans.py",
     "tests/workflow/test_reruns.py",

@@ -39,7 +39,8 @@ def write_study(directory: Path, tumour_radius: int, rng: np.random.Generator) -
 def fabricate(root: Path, k: int = 2) -> dict:
     """Upstream outputs (preprocessed studies, pairs, manifest, summary, trained models) and a config."""
     from ranoflow.explain.attribution import predict_proba
-    from ranoflow.explain.pair_maps import load_trained_model, pair_input
+    from ranoflow.explain.pair_maps import pair_input
+    from ranoflow.train.models import load_trained_model
     from ranoflow.train.experiments import resolve_experiment
     from ranoflow.train.models import build_model
     from ranoflow.train.pair_items import pair_items

@@ -90,6 +90,7 @@ RANO_RULES_PREVIOUS_PREDICTIONS = (
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
 EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"
 EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
+EXPORT_DIR = f"{RESULTS}/export/{{experiment}}"
 
 EXPERIMENTS = list(config["experiments"])
 FOLDS = list(range(config["folds"]["k"]))
@@ -345,6 +346,20 @@ def pretrained_weights(wildcards):
     return []
 
 
+# ---- predict stage ----
+def export_preprocessing():
+    """How the exported model's training images were made: the register job's settings (less the
+    per-study segmentation source) and the atlas grid's."""
+    register = register_settings(PREPROCESS)
+    register.pop("segmentation_source")
+    grid = ("spacing_mm", "margin_mm", "registration_mm", "template")
+    return {"register": register, **{key: PREPROCESS[key] for key in grid}}
+
+
+def export_output():
+    return expand(f"{EXPORT_DIR}/model.pt2", experiment=EXPERIMENTS)
+
+
 # ---- evaluate stage ----
 def summary_baselines():
     """Rows of summary.tsv made by other stages: {metrics JSON (ranoflow.evaluate.experiment_metrics
@@ -432,4 +447,5 @@ def get_final_output():
         *evaluate_output(),
         *baseline_and_report_output(),
         *explain_output(),
+        *export_output(),
     ]

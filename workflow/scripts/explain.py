@@ -7,7 +7,8 @@ import pandas as pd
 import torch
 
 from ranoflow.explain.attribution import ExplainSettings, resolve_layer
-from ranoflow.explain.pair_maps import Study, explain_pair, load_trained_model, pair_input
+from ranoflow.explain.pair_maps import Study, explain_pair, pair_input
+from ranoflow.train.models import load_trained_model
 from ranoflow.explain.selection import select_pairs
 from ranoflow.explain.summary import SCORES_FILE, SCORE_COLUMNS
 from ranoflow.script_log import start_log

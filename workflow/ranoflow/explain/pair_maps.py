@@ -253,22 +253,3 @@ def pair_input(item: dict, resolved: dict) -> PairInput:
         to_atlas=to_atlas,
         extra=extra,
     )
-
-
-def load_trained_model(resolved: dict, state_path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """The train job's network (same factory and arguments as ranoflow.train.fold) with its saved weights."""
-    from ranoflow.train import clinical
-    from ranoflow.train.models import build_model
-
-    training = resolved["training"]
-    model = build_model(
-        resolved["architecture"],
-        resolved["in_channels"],
-        len(CLASSES),
-        training["image_size"],
-        len(clinical.feature_names(resolved["clinical"])),
-        training["clinical_hidden"],
-        training["model_kwargs"],
-    )
-    model.load_state_dict(torch.load(Path(state_path), map_location="cpu", weights_only=True))
-    return model.to(device).eval()

@@ -154,3 +154,23 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> dict[str, li
         len(common), path, len(report["missing"]), len(report["unused"]),
     )
     return report
+
+
+def load_trained_model(resolved: dict, state_path: str | Path, device: str | torch.device = "cpu") -> PairClassifier:
+    """A train job's network (same factory and arguments as ranoflow.train.fold) with its saved weights,
+    in eval mode; `resolved` is the experiment as its metadata.json records it."""
+    from ranoflow.train import clinical
+    from ranoflow.vocabulary import CLASSES
+
+    training = resolved["training"]
+    model = build_model(
+        resolved["architecture"],
+        resolved["in_channels"],
+        len(CLASSES),
+        training["image_size"],
+        len(clinical.feature_names(resolved["clinical"])),
+        training["clinical_hidden"],
+        training["model_kwargs"],
+    )
+    model.load_state_dict(torch.load(Path(state_path), map_location="cpu", weights_only=True))
+    return model.to(device).eval()
