@@ -267,3 +267,17 @@ def test_modalities_move_within_a_study():
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="n_patient"):
         SyntheticConfig.from_dict({"n_patient": 3})
+
+
+def test_new_patients_leave_the_cohort_unchanged_and_come_with_a_predict_sheet() -> None:
+    from ranoflow.dataset.generator import SyntheticConfig, new_patient_sheet, plan_dataset, plan_new_patients
+
+    config = SyntheticConfig(n_patients=6, studies_per_patient=(4, 5))
+    cohort, extended = plan_dataset(config), plan_dataset(config, 2)
+    assert [[s.rating for s in p.studies] for p in cohort] == [[s.rating for s in p.studies] for p in extended[:6]]
+    new = plan_new_patients(config, 2)
+    assert [p.patient for p in new] == ["Patient-007", "Patient-008"]
+    sheet = new_patient_sheet(new)
+    assert set(sheet["role"]) == {"current", "previous", "baseline", "nadir"}
+    assert (sheet.groupby("follow_up")["role"].count() == 4).all()
+    assert sheet["folder"].str.match(r"Imaging/Patient-00[78]/week-\d+").all()

@@ -21,6 +21,8 @@ from ranoflow.config_check import (
     settings_problem,
 )
 from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
+from ranoflow.predict.sheet import SheetError, missing_references, read_sheet
+from ranoflow.predict.sheet import study_images as sheet_study_images
 from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
@@ -102,6 +104,8 @@ wildcard_constraints:
     fold=r"\d+",
     modality="|".join(MODALITIES),
     experiment="|".join(map(re.escape, EXPERIMENTS)) or "no-experiment",
+    name=r"[A-Za-z0-9_.-]+",
+    key=r"[A-Za-z0-9_.-]+",
 
 
 def script_code(script):
@@ -347,6 +351,84 @@ def pretrained_weights(wildcards):
 
 
 # ---- predict stage ----
+PREDICT = config["predict"]
+PREDICT_DIR = f"{RESULTS}/predict/{{name}}"
+PREDICT_STUDY_DIR = f"{PREDICT_DIR}/preprocessed/{{key}}"
+NEW_PATIENTS = f"{RESULTS}/demo/new_patients"
+
+
+@functools.cache
+def predict_sheet(name):
+    """The sample sheet `predict.sheets.<name>`, checked (one line naming the file and row otherwise)."""
+    try:
+        return read_sheet(PREDICT["sheets"][name], PREPROCESS["input"])
+    except SheetError as error:
+        stop_if(f"{error} (predict.sheets.{name})")
+
+
+def predict_problem():
+    """Why the configured sheets cannot be rated, before any job runs ('' when they can)."""
+    if not PREDICT["sheets"]:
+        return ""
+    experiment = PREDICT["experiment"]
+    if experiment not in EXPERIMENTS:
+        return f"predict.experiment is {experiment!r}: name one of the experiments {EXPERIMENTS}"
+    if PREPROCESS["longitudinal"]:
+        return "predict: preprocessing.longitudinal registers each study to its patient's first study; new follow-ups are registered to the atlas only, so set longitudinal: false to rate them"
+    references = RESOLVED_EXPERIMENTS[experiment].get("references", ["previous"])
+    for name, path in PREDICT["sheets"].items():
+        problem = missing_references(
+            predict_sheet(name), references, f"{path} (predict.sheets.{name})"
+        )
+        if problem:
+            return f"{problem}, or choose another predict.experiment"
+    return ""
+
+
+def predict_study(wildcards):
+    """The sheet's study folder of {name}/{key}."""
+    sheet = predict_sheet(wildcards.name)
+    folders = sheet.loc[sheet["key"] == wildcards.key, "folder"]
+    if folders.empty:
+        raise ValueError(
+            f"{wildcards.key} is not a study of predict.sheets.{wildcards.name}"
+        )
+    return folders.iloc[0]
+
+
+def predict_register_inputs(wildcards):
+    images = sheet_study_images(predict_study(wildcards), PREPROCESS["input"])
+    inputs = {f"image_{m}": path for m, path in images.items()}
+    inputs.update(ATLAS_GRID)
+    if PREPROCESS["input"] == "raw" and PREPROCESS["skull_strip"]["method"] == "atlas":
+        inputs.update(template_files())
+    return inputs
+
+
+def predict_register_settings():
+    """The cohort's register settings, with the skull strip always in the job (no skull_strip job here)."""
+    strip = {**PREPROCESS["skull_strip"], "separate_job": False}
+    return ordered(register_settings({**PREPROCESS, "skull_strip": strip}, "none"))
+
+
+def predict_study_dirs(wildcards):
+    keys = sorted(set(predict_sheet(wildcards.name)["key"]))
+    return [PREDICT_STUDY_DIR.format(name=wildcards.name, key=key) for key in keys]
+
+
+def predict_output():
+    return expand(f"{PREDICT_DIR}/rating.tsv", name=list(PREDICT["sheets"]))
+
+
+def new_patients_output():
+    if (
+        config["dataset"]["source"] != "synthetic"
+        or not config["dataset"]["new_patients"]
+    ):
+        return []
+    return [f"{NEW_PATIENTS}/sheet.tsv"]
+
+
 def export_preprocessing():
     """How the exported model's training images were made: the register job's settings (less the
     per-study segmentation source) and the atlas grid's."""
@@ -448,4 +530,9 @@ def get_final_output():
         *baseline_and_report_output(),
         *explain_output(),
         *export_output(),
+        *new_patients_output(),
+        *predict_output(),
     ]
+
+
+stop_if(predict_problem())

@@ -28,3 +28,22 @@ if config["dataset"]["source"] == "synthetic":
             code=script_code("synthetic_dataset"),
         script:
             "../scripts/synthetic_dataset.py"
+
+    rule synthetic_new_patients:
+        output:
+            sheet=f"{NEW_PATIENTS}/sheet.tsv",
+            generator_truth=f"{NEW_PATIENTS}/generator_truth.tsv",
+            imaging=directory(f"{NEW_PATIENTS}/Imaging"),
+            truth=directory(f"{NEW_PATIENTS}/truth"),
+        log:
+            f"{LOGS}/synthetic_new_patients/synthetic_new_patients.log",
+        conda:
+            "../../envs/base.yaml"
+        params:
+            settings=settings(
+                synthetic=config["dataset"]["synthetic"],
+                new_patients=config["dataset"]["new_patients"],
+            ),
+            code=script_code("synthetic_new_patients"),
+        script:
+            "../scripts/synthetic_new_patients.py"

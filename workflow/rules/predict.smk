@@ -20,3 +20,51 @@ rule export_model:
         code=script_code("export_model"),
     script:
         "../scripts/export_model.py"
+
+
+rule predict_register:
+    input:
+        unpack(predict_register_inputs),
+    output:
+        directory(PREDICT_STUDY_DIR),
+    log:
+        f"{LOGS}/predict_register/{{name}}/{{key}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict_register/{{name}}/{{key}}.tsv"
+    conda:
+        "../../envs/preprocess.yaml"
+    threads: preprocess_threads()
+    resources:
+        mem_mb=PREPROCESS["mem_mb"],
+    params:
+        # the training cohort's register settings: a new study is preprocessed exactly as they were
+        settings=predict_register_settings(),
+        code=script_code("register"),
+    script:
+        "../scripts/register.py"
+
+
+rule predict:
+    input:
+        sheet=lambda wildcards: PREDICT["sheets"][wildcards.name],
+        model=expand(f"{EXPORT_DIR}/model.pt2", experiment=PREDICT["experiment"] or []),
+        studies=predict_study_dirs,
+    output:
+        rating=f"{PREDICT_DIR}/rating.tsv",
+        votes=f"{PREDICT_DIR}/votes.tsv",
+        saliency=directory(f"{PREDICT_DIR}/saliency"),
+    log:
+        f"{LOGS}/predict/{{name}}.log",
+    benchmark:
+        f"{BENCHMARKS}/predict/{{name}}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        settings=settings(
+            experiment=PREDICT["experiment"],
+            saliency=PREDICT["saliency"],
+            input=PREPROCESS["input"],
+        ),
+        code=script_code("predict"),
+    script:
+        "../scripts/predict.py"

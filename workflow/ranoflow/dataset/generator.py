@@ -17,10 +17,12 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 from ranoflow import lumiere
 from ranoflow.dataset import phantom
@@ -34,7 +36,7 @@ from ranoflow.dataset.course import (
 )
 from ranoflow.dataset.csv_tables import truth_table, write_tables
 from ranoflow.dataset.guard import MARKER
-from ranoflow.vocabulary import MODALITIES
+from ranoflow.vocabulary import CLASSES, MODALITIES
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +95,13 @@ class SyntheticConfig:
         return phantom.Grid.centred(TEMPLATE_FOV_MM, (self.template_mm,) * 3)
 
 
-def plan_dataset(config: SyntheticConfig) -> list[PatientPlan]:
-    """Every patient's course, seeded by (seed, k) for patient k."""
-    quirks = quirks_by_patient(config.n_patients, config.quirks)
+def plan_dataset(config: SyntheticConfig, n_new: int = 0) -> list[PatientPlan]:
+    """Every patient's course, seeded by (seed, k) for patient k; `n_new` more patients after the cohort
+    (without CSV quirks) leave the cohort's plans unchanged."""
+    quirks = quirks_by_patient(config.n_patients, config.quirks) + [set() for _ in range(n_new)]
     drawn: Counter[str] = Counter()
     plans = []
-    for k in range(config.n_patients):
+    for k in range(config.n_patients + n_new):
         rng = np.random.default_rng([config.seed, k])
         n_studies = int(rng.integers(config.studies_per_patient[0], config.studies_per_patient[1] + 1))
         plans.append(
@@ -218,3 +221,40 @@ def generate_dataset(
     }
     log.info("synthetic dataset under %s: %s", root, summary)
     return summary
+
+
+def plan_new_patients(config: SyntheticConfig, n_new: int) -> list[PatientPlan]:
+    """Patients beyond the cohort (numbers n_patients+1 ...), drawn as if the cohort went on."""
+    return plan_dataset(config, n_new)[config.n_patients :]
+
+
+def new_patient_sheet(plans: Sequence[PatientPlan]) -> pd.DataFrame:
+    """A predict sample sheet of every rated follow-up of `plans`: its current study, the study before it,
+    and the baseline and nadir the generator rated it against (folders relative to the sheet)."""
+    truth = truth_table(plans)
+    rows = []
+    for plan in plans:
+        studies = truth[truth["patient"] == plan.patient].reset_index(drop=True)
+        for i, study in studies.iterrows():
+            if study["rating"] not in CLASSES or not study["baseline"] or not study["nadir"]:
+                continue
+            roles = {"current": study["study"], "previous": studies.loc[i - 1, "study"],
+                     "baseline": study["baseline"], "nadir": study["nadir"]}
+            for role, name in roles.items():
+                rows.append({"follow_up": f"{plan.patient}_{study['study']}", "role": role,
+                             "folder": f"{lumiere.IMAGING_DIR}/{plan.patient}/{name}"})
+    return pd.DataFrame(rows, columns=["follow_up", "role", "folder"])
+
+
+def generate_new_patients(config: SyntheticConfig, n_new: int, out_dir: str | Path, truth_dir: str | Path) -> dict:
+    """Patients outside the cohort to rate with a trained model: `Imaging/` in the LUMIERE layout, a
+    predict sample sheet (`sheet.tsv`) and the generator's ratings of them (`generator_truth.tsv`)."""
+    out_dir = Path(out_dir)
+    plans = plan_new_patients(config, n_new)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for plan in plans:
+        render_patient(config, plan, out_dir, Path(truth_dir))
+    truth_table(plans).to_csv(out_dir / GENERATOR_TRUTH, sep="\t", index=False)
+    sheet = new_patient_sheet(plans)
+    sheet.to_csv(out_dir / "sheet.tsv", sep="\t", index=False)
+    return {"patients": [p.patient for p in plans], "follow_ups": int(sheet["follow_up"].nunique())}

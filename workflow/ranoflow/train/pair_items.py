@@ -57,7 +57,9 @@ def pair_items(
     items, left_out = [], []
     for pair_id in ids:
         row = by_id.loc[pair_id]
-        item = {"id": pair_id, "patient": row["patient"], "label": CLASSES.index(row["label"])}
+        # -1: an unrated pair (a new follow-up to predict)
+        label = CLASSES.index(row["label"]) if row["label"] else -1
+        item = {"id": pair_id, "patient": row["patient"], "label": label}
         reason = ""
         for side in sides(references):
             if not row.get(side, ""):
