@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import balanced_accuracy_score
+from threadpoolctl import threadpool_limits
 
 from ranoflow.baseline.expert_rule import ExpertSettings, PatientCourses, assess
 from ranoflow.baseline.study_measures import LesionPoints
@@ -153,13 +154,17 @@ def fit_predict_fold(
 
 
 def predict_folds(
-    pairs: pd.DataFrame, features: pd.DataFrame, folds: dict, settings: GbmSettings
+    pairs: pd.DataFrame, features: pd.DataFrame, folds: dict, settings: GbmSettings, threads: int = 1
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """Predictions of every test pair that has features (id, predicted, prob_*, fold) and per-fold choices."""
+    """Predictions of every test pair that has features (id, predicted, prob_*, fold) and per-fold choices.
+
+    threads: OpenMP threads of the model; more threads than the job's cores slow the small fits tenfold.
+    """
     labels = pairs.set_index("id")["label"]
     frames, choices = [], []
     for fold in folds["folds"]:
-        probabilities, choice = fit_predict_fold(features, labels, fold, settings)
+        with threadpool_limits(limits=threads):
+            probabilities, choice = fit_predict_fold(features, labels, fold, settings)
         frames.append(probabilities.assign(fold=int(fold["fold"])))
         choices.append(choice)
     predictions = pd.concat(frames) if frames else pd.DataFrame()
