@@ -94,6 +94,7 @@ rule volumes_gbm:
         f"{LOGS}/volumes_gbm/volumes_gbm.log",
     benchmark:
         f"{BENCHMARKS}/volumes_gbm/volumes_gbm.tsv"
+    threads: config["baseline"]["threads"]
     conda:
         "../../envs/base.yaml"
     params:

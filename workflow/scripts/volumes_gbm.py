@@ -26,7 +26,7 @@ with np.load(snakemake.input.lesions) as arrays:
     features = pair_features(pairs, studies, measures, LesionPoints(arrays), expert, settings)
 log.info("%d pairs with features (%d features), %d without a measured current study",
          len(features), features.shape[1], len(pairs) - len(features))
-predicted, choices = predict_folds(pairs, features, folds, settings, threads=snakemake.threads)
+predicted, choices = predict_folds(pairs, features, folds, settings, workers=snakemake.threads)
 predictions = pairs[PAIR_COLUMNS].merge(predicted.drop(columns="fold"), on="id", how="left")
 predictions["fold"] = predictions["id"].map(fold_of_pairs(folds)).astype("Int64")
 predictions["segmentation"] = np.where(predictions["predicted"].isna(), "missing", "ok")

@@ -70,9 +70,11 @@ def axial_axis(affine: np.ndarray) -> int:
 
 
 def _pixel_corners(region: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
-    rows, cols = np.nonzero(region)
+    """Corners (mm) of the region's edge pixels: the convex hull, hence both diameters, only needs those."""
+    edge = region & ~ndimage.binary_erosion(region)
+    rows, cols = np.nonzero(edge)
     corners = [np.stack([rows + dr, cols + dc], axis=1) for dr in (0, 1) for dc in (0, 1)]
-    return np.unique(np.concatenate(corners), axis=0) * np.asarray(spacing, dtype=float)
+    return np.concatenate(corners) * np.asarray(spacing, dtype=float)
 
 
 def perpendicular_diameters(region: np.ndarray, spacing: tuple[float, float]) -> tuple[float, float]:

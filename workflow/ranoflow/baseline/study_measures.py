@@ -89,13 +89,20 @@ def _crop(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lesion_diameters(mask: np.ndarray, axis: int, in_plane: tuple[float, float]) -> tuple[float, float]:
-    """Largest axial diameter of one 3-D lesion and its perpendicular extent, on the best axial slice."""
+    """Largest axial diameter of one 3-D lesion and its perpendicular extent, on the best axial slice.
+
+    Slices are visited largest first; a slice part whose bounding-box diagonal cannot beat the best
+    diameter so far is not measured (the diameter never exceeds that diagonal)."""
     moved = np.moveaxis(mask, axis, 0)
+    areas = moved.sum(axis=(1, 2))
     best = (0.0, 0.0)
-    for index in np.flatnonzero(moved.any(axis=(1, 2))):
+    for index in np.argsort(-areas, kind="stable")[: int((areas > 0).sum())]:
         parts, n_parts = ndimage.label(moved[index])
-        for part in range(1, n_parts + 1):
-            best = max(best, perpendicular_diameters(parts == part, in_plane))
+        for part, box in enumerate(ndimage.find_objects(parts), start=1):
+            diagonal = np.hypot((box[0].stop - box[0].start) * in_plane[0], (box[1].stop - box[1].start) * in_plane[1])
+            if diagonal < best[0]:
+                continue
+            best = max(best, perpendicular_diameters(parts[box] == part, in_plane))
     return best
 
 
@@ -119,7 +126,11 @@ def measure_labels(labels: np.ndarray, affine: np.ndarray, settings: MeasureSett
     compartments = compartment_labels(settings.source)
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     voxel_mm3 = float(np.prod(zooms))
-    cropped, offset = _crop(np.rint(np.asanyarray(labels)).astype(np.int16))
+    labels = np.asanyarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        labels = np.rint(labels)
+    cropped, offset = _crop(labels)
+    cropped = cropped.astype(np.int16)
     values = {f"{name}_mm3": float(np.isin(cropped, compartments[name]).sum() * voxel_mm3) for name in COMPARTMENTS}
     enhancing = np.isin(cropped, compartments["enhancing"])
     components, count = ndimage.label(enhancing)
