@@ -56,7 +56,12 @@ rule rano_baseline:
         metrics=RANO_RULES_METRICS,
         predictions_previous=RANO_RULES_PREVIOUS_PREDICTIONS,
         metrics_previous=RANO_RULES_PREVIOUS_METRICS,
-        predictions_expert=RANO_EXPERT_PREDICTIONS,
+        predictions_expert=report(
+            RANO_EXPERT_PREDICTIONS,
+            caption="../report/rano_expert.rst",
+            category="Results",
+            subcategory="Rule-based RANO",
+        ),
         metrics_expert=RANO_EXPERT_METRICS,
         missing=report(
             MISSING_SEGMENTATION,
@@ -88,7 +93,12 @@ rule volumes_gbm:
         lesions=STUDY_LESIONS,
         folds=FOLDS_JSON,
     output:
-        predictions=VOLUMES_GBM_PREDICTIONS,
+        predictions=report(
+            VOLUMES_GBM_PREDICTIONS,
+            caption="../report/volumes_gbm.rst",
+            category="Results",
+            subcategory="Learned baselines",
+        ),
         metrics=VOLUMES_GBM_METRICS,
     log:
         f"{LOGS}/volumes_gbm/volumes_gbm.log",
