@@ -25,9 +25,9 @@ rule study_measures:
         f"{LOGS}/study_measures/study_measures.log",
     benchmark:
         f"{BENCHMARKS}/study_measures/study_measures.tsv"
-    threads: config["baseline"]["threads"]
     conda:
         "../../envs/base.yaml"
+    threads: config["baseline"]["threads"]
     params:
         # the cache follows each segmentation's bytes and these settings, so a rerun measures only what changed
         settings=settings(
@@ -104,9 +104,9 @@ rule volumes_gbm:
         f"{LOGS}/volumes_gbm/volumes_gbm.log",
     benchmark:
         f"{BENCHMARKS}/volumes_gbm/volumes_gbm.tsv"
-    threads: config["baseline"]["threads"]
     conda:
         "../../envs/base.yaml"
+    threads: config["baseline"]["threads"]
     params:
         settings=settings(
             baseline=config["baseline"], bootstrap=config["training"]["bootstrap"]
