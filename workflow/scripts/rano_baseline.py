@@ -7,21 +7,26 @@ import pandas as pd
 
 from ranoflow.baseline.criteria import RuleSettings
 from ranoflow.baseline.expert_rule import ExpertSettings
-from ranoflow.baseline.scoring import RULES, fold_of_pairs, predict_expert, predict_pairs, score, scored_predictions
+from ranoflow.baseline.scoring import (
+    RULES,
+    fold_of_pairs,
+    predict_expert,
+    predict_pairs,
+    read_inputs,
+    score,
+    scored_predictions,
+)
 from ranoflow.baseline.study_measures import LesionPoints
 from ranoflow.script_log import start_log
-from ranoflow.tables import read_tsv
 
 log = start_log(snakemake)
 section = snakemake.params.settings["baseline"]
 bootstrap = snakemake.params.settings["bootstrap"]
 settings = RuleSettings.from_config(section)
 expert = ExpertSettings.from_config(section["expert"])
-pairs = read_tsv(snakemake.input.pairs)
-studies = read_tsv(snakemake.input.studies)
-measures = read_tsv(snakemake.input.measures)
-with open(snakemake.input.folds) as handle:
-    folds = json.load(handle)
+pairs, studies, measures, folds = read_inputs(
+    snakemake.input.pairs, snakemake.input.studies, snakemake.input.measures, snakemake.input.folds
+)
 
 
 def write(experiment, assessed, predictions_path, metrics_path, rule_settings, **describe):

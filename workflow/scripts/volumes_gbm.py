@@ -5,22 +5,19 @@ import json
 import numpy as np
 
 from ranoflow.baseline.expert_rule import ExpertSettings
-from ranoflow.baseline.scoring import PAIR_COLUMNS, fold_of_pairs, score
+from ranoflow.baseline.scoring import PAIR_COLUMNS, fold_of_pairs, read_inputs, score
 from ranoflow.baseline.study_measures import LesionPoints
 from ranoflow.baseline.volumes_gbm import GbmSettings, pair_features, predict_folds
 from ranoflow.script_log import start_log
-from ranoflow.tables import read_tsv
 from ranoflow.vocabulary import CLASSES
 
 log = start_log(snakemake)
 section = snakemake.params.settings["baseline"]
 expert = ExpertSettings.from_config(section["expert"])
 settings = GbmSettings.from_config(section["volumes_gbm"])
-pairs = read_tsv(snakemake.input.pairs)
-studies = read_tsv(snakemake.input.studies)
-measures = read_tsv(snakemake.input.measures)
-with open(snakemake.input.folds) as handle:
-    folds = json.load(handle)
+pairs, studies, measures, folds = read_inputs(
+    snakemake.input.pairs, snakemake.input.studies, snakemake.input.measures, snakemake.input.folds
+)
 
 with np.load(snakemake.input.lesions) as arrays:
     features = pair_features(pairs, studies, measures, LesionPoints(arrays), expert, settings)

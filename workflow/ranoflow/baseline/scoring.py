@@ -8,6 +8,7 @@ as LUMIERE's raters practised it, ranoflow.baseline.expert_rule). All read study
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 
@@ -18,6 +19,7 @@ from ranoflow.baseline.criteria import Assessment, RuleSettings, history_assessm
 from ranoflow.baseline.expert_rule import ASSESSED, ExpertSettings, PatientCourses, assess
 from ranoflow.baseline.study_measures import MEASURE_COLUMNS, LesionPoints
 from ranoflow.evaluate.experiment_metrics import summarise_predictions
+from ranoflow.tables import read_tsv
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,13 @@ PAIR_COLUMNS = ["id", "patient", "current", "previous", "label"]
 HISTORY_COLUMNS = ["reference", "baseline", "nadir", "less_than_3_months"]
 ASSESSED_COLUMNS = [*PAIR_COLUMNS, *Assessment.__dataclass_fields__]
 MISSING_COLUMNS = [*PAIR_COLUMNS, "reason"]
+
+
+def read_inputs(pairs: str, studies: str, measures: str, folds: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """pairs.tsv, studies.tsv, study_measures.tsv and folds.json, as every baseline row reads them."""
+    with open(folds) as handle:
+        split = json.load(handle)
+    return read_tsv(pairs), read_tsv(studies), read_tsv(measures), split
 
 
 def fold_of_pairs(folds: dict) -> dict[str, int]:
