@@ -129,3 +129,13 @@ def test_growth_within_12_weeks_is_pseudo_progression_but_a_new_lesion_is_not():
     assert ratings(course, flagged=("week-010",), less_than_3_months="as_any") == ["PD"]
     new = [{"product": 300, "edema": 9000}, {"product": 600, "edema": 9000, "points": np.vstack([NEAR, FAR])}]
     assert ratings(new, flagged=("week-010",)) == ["PD"]
+
+
+def test_a_baseline_without_segmentation_falls_back_to_the_first_measured_study():
+    """RANO rates against the post-treatment baseline; without its segmentation the next measured study stands in."""
+    course = [{"product": 900, "edema": 9000}, {"product": 400, "edema": 9000}, {"product": 190, "edema": 9000}]
+    studies, measures, lesions, pairs = course_tables(course)
+    measures.loc[0, "enhancing_mm3"] = np.nan  # week-000 has no segmentation
+    assessed, missing = scoring.predict_expert(pairs, studies, measures, lesions, ExpertSettings())
+    assert list(missing["current"]) == ["week-010"]  # its previous study has no segmentation
+    assert list(assessed["predicted"]) == ["PR"]  # 190 against 400, not against the unmeasured 900

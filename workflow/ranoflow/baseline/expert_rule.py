@@ -177,17 +177,14 @@ class PatientCourses:
         for role in ("current", "previous"):
             if (pair.patient, getattr(pair, role)) not in self.measures:
                 return f"{role} study {getattr(pair, role)} has no segmentation"
-        if (pair.patient, baseline) not in self.measures:
-            return f"baseline study {baseline} has no segmentation"
+        if not self.course_studies(pair.patient, pair.current, baseline):
+            return f"no study with a segmentation from baseline {baseline} on"
         return ""
 
     def course(self, pair) -> Course:
         patient, current = pair.patient, pair.current
         studies = self.course_studies(patient, current, pair.baseline)
-        if self.settings.re_resection == "keep":
-            baseline = studies[0]
-        else:
-            baseline = pair.baseline
+        baseline = studies[0]  # the baseline, or the first measured study after it
         sizes = [self.size((patient, s)) for s in studies]
         t2 = [float(self.measures[(patient, s)]["edema_mm3"]) for s in studies]
         chain = self.order[patient]
