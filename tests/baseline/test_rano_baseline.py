@@ -11,7 +11,7 @@ from ranoflow.baseline import criteria, measurements, scoring
 from ranoflow.baseline.criteria import RuleSettings
 from ranoflow.baseline.measurements import Segmentation
 from ranoflow.evaluate.summary_table import summary_row
-from ranoflow.index.volumes import study_volumes
+from ranoflow.baseline.study_measures import LesionPoints, MeasureSettings, measure_studies
 
 SPACING = (2.0, 2.0, 2.0)  # 8 mm³ voxels
 AFFINE = np.diag([*SPACING, 1.0])
@@ -24,7 +24,7 @@ def box_segmentation(*boxes: tuple[slice, slice, slice], shape=(40, 40, 40), lab
     return labels
 
 
-def segmentation(labels: np.ndarray, source: str = "deepbratumia", affine=AFFINE) -> Segmentation:
+def segmentation(labels: np.ndarray, source: str = "synthetic", affine=AFFINE) -> Segmentation:
     return Segmentation(measurements.enhancing_mask(labels, source), affine)
 
 
@@ -123,8 +123,8 @@ def test_label_handling_per_source():
     labels[0, 0, :2] = 1
     labels[1, 1, :3] = 2
     labels[2, 2, :4] = 3
-    assert measurements.enhancing_mask(labels, "deepbratumia").sum() == 2
-    assert measurements.enhancing_mask(labels, "synthetic").sum() == 2
+    assert measurements.enhancing_mask(labels, "deepbratumia").sum() == 3  # LUMIERE: 2 contrast enhancement
+    assert measurements.enhancing_mask(labels, "synthetic").sum() == 2  # the demo generator: 1 enhancing
     assert measurements.enhancing_mask(labels, "hdglio").sum() == 3
     with pytest.raises(ValueError):
         measurements.enhancing_mask(labels, "unknown")
@@ -133,7 +133,7 @@ def test_label_handling_per_source():
 def test_hdglio_and_deepbratumia_maps_of_one_tumour_agree(tmp_path):
     enhancing = box_segmentation(slab(2000))
     around = box_segmentation((slice(3, 17), slice(3, 17), slice(3, 29))) & ~enhancing.astype(bool)
-    dbt = enhancing * 1 + around * 3  # DeepBraTumIA: 1 enhancing, 3 edema
+    dbt = enhancing * 2 + around * 3  # LUMIERE's DeepBraTumIA: 1 necrosis, 2 enhancing, 3 edema
     hdglio = enhancing * 2 + around * 1  # HD-GLIO-AUTO: 2 enhancing, 1 non-enhancing abnormality
     volumes = {}
     for source, labels in (("deepbratumia", dbt), ("hdglio", hdglio)):
@@ -142,8 +142,8 @@ def test_hdglio_and_deepbratumia_maps_of_one_tumour_agree(tmp_path):
         seg = measurements.load_segmentation(path, source)
         volumes[source] = measurements.volume_mm3(seg.enhancing, seg.zooms)
     assert volumes["deepbratumia"] == volumes["hdglio"] == pytest.approx(2000 * 8.0)
-    # Reading HD-GLIO labels with DeepBraTumIA numbers would take the oedema-like label instead.
-    wrong = measurements.load_segmentation(tmp_path / "hdglio.nii.gz", "deepbratumia")
+    # Reading LUMIERE's labels with the demo generator's numbers would take necrosis instead.
+    wrong = measurements.load_segmentation(tmp_path / "deepbratumia.nii.gz", "synthetic")
     assert measurements.volume_mm3(wrong.enhancing, wrong.zooms) != volumes["hdglio"]
 
 
@@ -218,8 +218,8 @@ def test_pairs_are_scored_on_test_folds_and_missing_segmentations_listed(tmp_pat
     folds = {"protocol": "patient", "folds": [{"fold": 0, "test": list(pairs["id"][:2])},
                                               {"fold": 1, "test": list(pairs["id"][2:])}]}
     settings = RuleSettings(source="synthetic")
-    volumes = study_volumes(studies, "synthetic")
-    assessed, missing = scoring.predict_pairs(pairs, studies, settings, volumes, reference="previous")
+    measures, lesions = measured(studies, tmp_path)
+    assessed, missing = scoring.predict_pairs(pairs, measures, lesions, settings, reference="previous")
     assert list(assessed["predicted"]) == ["SD", "PD", "PR"]
     assert list(missing["id"]) == ["Patient-001_week-040_vs_week-030"]
     assert "current study week-040 has no segmentation" in missing["reason"].iloc[0]
@@ -237,6 +237,14 @@ def test_pairs_are_scored_on_test_folds_and_missing_segmentations_listed(tmp_pat
 
     excluded = scoring.scored_predictions(pairs, assessed, folds, missing_prediction="exclude")
     assert scoring.score(excluded, folds, settings, "exclude", bootstrap=10)["folds"][1]["balanced_accuracy"] == 1.0
+
+
+def measured(studies: pd.DataFrame, tmp_path, **settings) -> tuple[pd.DataFrame, LesionPoints]:
+    """study_measures.tsv and the lesion points of the studies, as the study_measures rule writes them."""
+    table, arrays = measure_studies(
+        studies, "seg_deepbratumia", MeasureSettings(source="synthetic", **settings), tmp_path / "cache"
+    )
+    return table, LesionPoints(arrays)
 
 
 def history_pairs(tmp_path, voxels: dict[str, int], labels: list[str], flagged: tuple[str, ...] = ()):
@@ -257,13 +265,13 @@ def history_pairs(tmp_path, voxels: dict[str, int], labels: list[str], flagged: 
             "nadir": nadir, "less_than_3_months": str(int(current in flagged)),
         })  # fmt: skip
     studies = pd.DataFrame(studies)
-    return pd.DataFrame(rows), studies, study_volumes(studies, "synthetic")
+    return pd.DataFrame(rows), studies, *measured(studies, tmp_path)
 
 
 def predicted(tmp_path, voxels, labels, reference, flagged=(), **settings) -> list[str]:
-    pairs, studies, volumes = history_pairs(tmp_path, voxels, labels, flagged)
+    pairs, _, measures, lesions = history_pairs(tmp_path, voxels, labels, flagged)
     assessed, missing = scoring.predict_pairs(
-        pairs, studies, RuleSettings(source="synthetic", **settings), volumes, reference
+        pairs, measures, lesions, RuleSettings(source="synthetic", **settings), reference
     )
     assert missing.empty
     return list(assessed.set_index("current").loc[pairs["current"], "predicted"])

@@ -1,14 +1,50 @@
-# Baseline stage: the rule-based RANO 2.0 response from the enhancing-tumour sizes of the segmentations,
-# against the patient's baseline and nadir (rano_rules) and against the previous scan only
-# (rano_rules_previous), scored on the experiments' test folds (both join summary.tsv).
-# Both rules read NIfTI (nibabel, scipy), hence the preprocess environment.
+# Baseline stage: every study's segmentation measured once (study_measures), then rows of summary.tsv
+# scored on the experiments' test folds: RANO 2.0 arithmetic against the patient's baseline and nadir
+# (rano_rules; the oracle on the demo) and against the previous scan only (rano_rules_previous), RANO 2010
+# as LUMIERE's raters practised it (rano_expert) and gradient boosting on the measures (volumes_gbm).
+
+
+# the baseline keys that change what a study measures (ranoflow.baseline.study_measures.MeasureSettings)
+MEASURE_KEYS = [
+    "source",
+    "volumes",
+    "min_diameter_mm",
+    "max_target_lesions",
+    "new_lesion_min_volume_mm3",
+    "lesion_grid_mm",
+]
+
+
+rule study_measures:
+    input:
+        studies=STUDIES,
+    output:
+        measures=STUDY_MEASURES,
+        lesions=STUDY_LESIONS,
+    log:
+        f"{LOGS}/study_measures/study_measures.log",
+    benchmark:
+        f"{BENCHMARKS}/study_measures/study_measures.tsv"
+    conda:
+        "../../envs/base.yaml"
+    threads: config["baseline"]["threads"]
+    params:
+        # the cache follows each segmentation's bytes and these settings, so a rerun measures only what changed
+        settings=settings(
+            baseline={key: config["baseline"][key] for key in MEASURE_KEYS}
+        ),
+        cache=STUDY_MEASURES_CACHE,
+        code=script_code("study_measures"),
+    script:
+        "../scripts/study_measures.py"
 
 
 rule rano_baseline:
     input:
         pairs=PAIRS,
         studies=STUDIES,
-        volumes=STUDY_VOLUMES,
+        measures=STUDY_MEASURES,
+        lesions=STUDY_LESIONS,
         folds=FOLDS_JSON,
     output:
         predictions=report(
@@ -20,6 +56,13 @@ rule rano_baseline:
         metrics=RANO_RULES_METRICS,
         predictions_previous=RANO_RULES_PREVIOUS_PREDICTIONS,
         metrics_previous=RANO_RULES_PREVIOUS_METRICS,
+        predictions_expert=report(
+            RANO_EXPERT_PREDICTIONS,
+            caption="../report/rano_expert.rst",
+            category="Results",
+            subcategory="Rule-based RANO",
+        ),
+        metrics_expert=RANO_EXPERT_METRICS,
         missing=report(
             MISSING_SEGMENTATION,
             caption="../report/missing_segmentation.rst",
@@ -40,6 +83,37 @@ rule rano_baseline:
         code=script_code("rano_baseline"),
     script:
         "../scripts/rano_baseline.py"
+
+
+rule volumes_gbm:
+    input:
+        pairs=PAIRS,
+        studies=STUDIES,
+        measures=STUDY_MEASURES,
+        lesions=STUDY_LESIONS,
+        folds=FOLDS_JSON,
+    output:
+        predictions=report(
+            VOLUMES_GBM_PREDICTIONS,
+            caption="../report/volumes_gbm.rst",
+            category="Results",
+            subcategory="Learned baselines",
+        ),
+        metrics=VOLUMES_GBM_METRICS,
+    log:
+        f"{LOGS}/volumes_gbm/volumes_gbm.log",
+    benchmark:
+        f"{BENCHMARKS}/volumes_gbm/volumes_gbm.tsv"
+    conda:
+        "../../envs/base.yaml"
+    threads: config["baseline"]["threads"]
+    params:
+        settings=settings(
+            baseline=config["baseline"], bootstrap=config["training"]["bootstrap"]
+        ),
+        code=script_code("volumes_gbm"),
+    script:
+        "../scripts/volumes_gbm.py"
 
 
 rule rano_baseline_plot:

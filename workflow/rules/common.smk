@@ -89,6 +89,13 @@ RANO_RULES_PREVIOUS_METRICS = f"{METRICS}/rano_rules_previous.json"
 RANO_RULES_PREVIOUS_PREDICTIONS = (
     f"{RESULTS}/baseline/rano_rules_previous_predictions.tsv"
 )
+RANO_EXPERT_METRICS = f"{METRICS}/rano_expert.json"
+RANO_EXPERT_PREDICTIONS = f"{RESULTS}/baseline/rano_expert_predictions.tsv"
+VOLUMES_GBM_METRICS = f"{METRICS}/volumes_gbm.json"
+VOLUMES_GBM_PREDICTIONS = f"{RESULTS}/baseline/volumes_gbm_predictions.tsv"
+STUDY_MEASURES = f"{RESULTS}/baseline/study_measures.tsv"
+STUDY_LESIONS = f"{RESULTS}/baseline/study_lesions.npz"
+STUDY_MEASURES_CACHE = f"{RESULTS}/baseline/study_measures_cache"
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
 EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"
 EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
@@ -450,6 +457,8 @@ def summary_baselines():
     return {
         RANO_RULES_METRICS: RANO_RULES_PREDICTIONS,
         RANO_RULES_PREVIOUS_METRICS: RANO_RULES_PREVIOUS_PREDICTIONS,
+        RANO_EXPERT_METRICS: RANO_EXPERT_PREDICTIONS,
+        VOLUMES_GBM_METRICS: VOLUMES_GBM_PREDICTIONS,
     }
 
 
@@ -469,6 +478,10 @@ def baseline_and_report_output():
         RANO_RULES_METRICS,
         RANO_RULES_PREVIOUS_PREDICTIONS,
         RANO_RULES_PREVIOUS_METRICS,
+        RANO_EXPERT_PREDICTIONS,
+        RANO_EXPERT_METRICS,
+        VOLUMES_GBM_PREDICTIONS,
+        VOLUMES_GBM_METRICS,
         f"{RESULTS}/plots/rano_rules/rano_rules.png",
         f"{RESULTS}/report/cohort.html",
         f"{RESULTS}/report/registration_qc.html",

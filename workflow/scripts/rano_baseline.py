@@ -2,42 +2,59 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from ranoflow.baseline.criteria import RuleSettings
-from ranoflow.baseline.scoring import RULES, fold_of_pairs, predict_pairs, score, scored_predictions
+from ranoflow.baseline.expert_rule import ExpertSettings
+from ranoflow.baseline.scoring import (
+    RULES,
+    fold_of_pairs,
+    predict_expert,
+    predict_pairs,
+    read_inputs,
+    score,
+    scored_predictions,
+)
+from ranoflow.baseline.study_measures import LesionPoints
 from ranoflow.script_log import start_log
-from ranoflow.tables import read_tsv
 
 log = start_log(snakemake)
 section = snakemake.params.settings["baseline"]
+bootstrap = snakemake.params.settings["bootstrap"]
 settings = RuleSettings.from_config(section)
-if section["volumes"] == "measured" and settings.source == "hdglio":
-    raise ValueError("baseline.volumes: measured reads DeepBraTumIA's measured_volumes_in_mm3.json; HD-GLIO-AUTO has none")
-pairs = read_tsv(snakemake.input.pairs)
-studies = read_tsv(snakemake.input.studies)
-volumes = read_tsv(snakemake.input.volumes)
-with open(snakemake.input.folds) as handle:
-    folds = json.load(handle)
+expert = ExpertSettings.from_config(section["expert"])
+pairs, studies, measures, folds = read_inputs(
+    snakemake.input.pairs, snakemake.input.studies, snakemake.input.measures, snakemake.input.folds
+)
+
+
+def write(experiment, assessed, predictions_path, metrics_path, rule_settings, **describe):
+    predictions = scored_predictions(pairs, assessed, folds, section["missing_prediction"])
+    metrics = score(predictions, folds, rule_settings, section["missing_prediction"], bootstrap, experiment,
+                    source=settings.source, **describe)
+    predictions.to_csv(predictions_path, sep="\t", index=False)
+    with open(metrics_path, "w") as handle:
+        json.dump(metrics, handle, indent=2)
+    log.info("%s: median balanced accuracy over %d folds: %s", experiment, len(metrics["folds"]),
+             metrics["median_balanced_accuracy"])
+
 
 outputs = {
     "rano_rules": (snakemake.output.predictions, snakemake.output.metrics),
     "rano_rules_previous": (snakemake.output.predictions_previous, snakemake.output.metrics_previous),
 }
 missing_tables = []
-for experiment, reference in RULES.items():
-    assessed, missing = predict_pairs(pairs, studies, settings, volumes, reference)
-    predictions = scored_predictions(pairs, assessed, folds, section["missing_prediction"])
-    metrics = score(
-        predictions, folds, settings, section["missing_prediction"], snakemake.params.settings["bootstrap"], experiment
-    )
-    predictions_path, metrics_path = outputs[experiment]
-    predictions.to_csv(predictions_path, sep="\t", index=False)
-    with open(metrics_path, "w") as handle:
-        json.dump(metrics, handle, indent=2)
-    log.info("%s: median balanced accuracy over %d folds: %s", experiment, len(metrics["folds"]),
-             metrics["median_balanced_accuracy"])
-    missing_tables.append(missing.assign(rule=experiment))
+with np.load(snakemake.input.lesions) as arrays:
+    lesions = LesionPoints(arrays)
+    for experiment, reference in RULES.items():
+        assessed, missing = predict_pairs(pairs, measures, lesions, settings, reference)
+        write(experiment, assessed, *outputs[experiment], settings)
+        missing_tables.append(missing.assign(rule=experiment))
+    assessed, missing = predict_expert(pairs, studies, measures, lesions, expert)
+    write("rano_expert", assessed, snakemake.output.predictions_expert, snakemake.output.metrics_expert, expert,
+          architecture=f"RANO 2010 as LUMIERE's raters practised it ({expert.method})")
+    missing_tables.append(missing.assign(rule="rano_expert"))
 
 missing = pd.concat(missing_tables, ignore_index=True)
 missing["fold"] = missing["id"].map(fold_of_pairs(folds)).astype("Int64")

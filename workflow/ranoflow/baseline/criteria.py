@@ -1,6 +1,6 @@
 """Rule-based RANO 2.0 response from tumour segmentations (enhancing-tumour size), two ways.
 
-History-aware (`assess_history`, RANO's own reference scans): PR/CR against the pair's baseline study, PD
+History-aware (`history_assessment`, RANO's own reference scans): PR/CR against the pair's baseline study, PD
 against its nadir, both from the patient's history (pairs.tsv, study_volumes.tsv). Previous-scan
 (`assess_pair`, the paper's pairing): the same thresholds with the scan just before as the only reference.
 Both: CR when the enhancing tumour is gone, a new enhancing lesion is PD, sizes below RANO's minimum
@@ -139,36 +139,20 @@ def assess_pair(
     )
 
 
-def size_of(segmentation: Segmentation, volume: float, settings: RuleSettings) -> float:
-    """The size the method compares: the enhancing volume, or the bidimensional product."""
-    if settings.method == "bidimensional":
-        return bidimensional_product(segmentation, settings.min_diameter_mm, settings.max_target_lesions)
-    return volume
-
-
-def assess_history(
-    previous: Segmentation,
-    current: Segmentation,
+def history_assessment(
     sizes: dict[str, float],
     volumes: dict[str, float],
+    new_lesions: int,
     settings: RuleSettings,
     less_than_3_months: bool = False,
 ) -> Assessment:
-    """RANO against the patient's history: `sizes`/`volumes` of the roles current, previous, baseline, nadir.
-
-    New lesions are looked for against the previous scan (a lesion already there was new then).
-    """
-    criteria = criteria_for(settings)
-    new_lesions = (
-        count_new_lesions(previous, current, settings.new_lesion_margin_mm, settings.new_lesion_min_volume_mm3)
-        if settings.new_lesion
-        else 0
-    )
+    """RANO against the patient's history: `sizes`/`volumes` of the roles current, previous, baseline, nadir,
+    and the number of new lesions (against the previous scan: a lesion already there was new then)."""
     predicted = rano_response(
         sizes["current"],
         sizes["baseline"],
         sizes["nadir"],
-        criteria,
+        criteria_for(settings),
         gone=volumes["current"] <= settings.cr_max_volume_mm3,
         new_lesion=new_lesions > 0,
         within_12_weeks=less_than_3_months and settings.less_than_3_months == "pseudo_progression",

@@ -13,14 +13,20 @@ from scipy.spatial import ConvexHull, QhullError
 
 from ranoflow import lumiere
 
-# Enhancing-tumour label(s) per segmentation source. The demo generator writes DeepBraTumIA-like
-# maps (1 enhancing, 2 necrosis, 3 edema); HD-GLIO-AUTO uses 1 non-enhancing T2/FLAIR, 2 enhancing.
-ENHANCING_LABELS: dict[str, tuple[int, ...]] = {
-    "deepbratumia": (lumiere.DBT_ENHANCING,),
-    "hdglio": (lumiere.HDGLIO_ENHANCING,),
-    "synthetic": (lumiere.DBT_ENHANCING,),
+# Label of each tumour compartment per segmentation source. LUMIERE's DeepBraTumIA maps: 1 necrosis,
+# 2 contrast enhancement, 3 edema (the LUMIERE data descriptor; measured_volumes_in_mm3.json names the same
+# compartments). HD-GLIO-AUTO: 1 non-enhancing T2/FLAIR abnormality, 2 contrast enhancement. The demo
+# generator writes its own DeepBraTumIA-like numbering (ranoflow.lumiere.DBT_*).
+COMPARTMENT_LABELS: dict[str, dict[str, tuple[int, ...]]] = {
+    "deepbratumia": {"enhancing": (2,), "necrosis": (1,), "edema": (3,)},
+    "hdglio": {"enhancing": (lumiere.HDGLIO_ENHANCING,), "necrosis": (), "edema": (lumiere.HDGLIO_NONENHANCING,)},
+    "synthetic": {
+        "enhancing": (lumiere.DBT_ENHANCING,),
+        "necrosis": (lumiere.DBT_NECROTIC,),
+        "edema": (lumiere.DBT_EDEMA,),
+    },
 }
-
+ENHANCING_LABELS: dict[str, tuple[int, ...]] = {source: labels["enhancing"] for source, labels in COMPARTMENT_LABELS.items()}
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,11 @@ def axial_axis(affine: np.ndarray) -> int:
 
 
 def _pixel_corners(region: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
-    rows, cols = np.nonzero(region)
+    """Corners (mm) of the region's edge pixels: the convex hull, hence both diameters, only needs those."""
+    edge = region & ~ndimage.binary_erosion(region)
+    rows, cols = np.nonzero(edge)
     corners = [np.stack([rows + dr, cols + dc], axis=1) for dr in (0, 1) for dc in (0, 1)]
-    return np.unique(np.concatenate(corners), axis=0) * np.asarray(spacing, dtype=float)
+    return np.concatenate(corners) * np.asarray(spacing, dtype=float)
 
 
 def perpendicular_diameters(region: np.ndarray, spacing: tuple[float, float]) -> tuple[float, float]:

@@ -1,22 +1,25 @@
 """Apply the rule-based RANO responses to every scorable pair and score them on the experiments' folds.
 
-Two rows of summary.tsv: `rano_rules` (history-aware: baseline and nadir from the patient's history) and
-`rano_rules_previous` (the previous scan as the only reference), so the table shows what the reference costs.
+Rows of summary.tsv: `rano_rules` (RANO 2.0 arithmetic, history-aware: baseline and nadir from the patient's
+history; on the demo the same rule that made the labels, so marked as the oracle), `rano_rules_previous` (the
+previous scan as the only reference, so the table shows what the reference costs) and `rano_expert` (RANO 2010
+as LUMIERE's raters practised it, ranoflow.baseline.expert_rule). All read study_measures.tsv.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
 from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
-from ranoflow.baseline.criteria import Assessment, RuleSettings, assess_history, size_of
-from ranoflow.baseline.measurements import Segmentation, load_segmentation
+from ranoflow.baseline.criteria import Assessment, RuleSettings, history_assessment
+from ranoflow.baseline.expert_rule import ASSESSED, ExpertSettings, PatientCourses, assess
+from ranoflow.baseline.study_measures import MEASURE_COLUMNS, LesionPoints
 from ranoflow.evaluate.experiment_metrics import summarise_predictions
-from ranoflow.index.volumes import SEGMENTATION_COLUMN, volume_lookup
+from ranoflow.tables import read_tsv
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
@@ -30,10 +33,11 @@ ASSESSED_COLUMNS = [*PAIR_COLUMNS, *Assessment.__dataclass_fields__]
 MISSING_COLUMNS = [*PAIR_COLUMNS, "reason"]
 
 
-def segmentation_paths(studies: pd.DataFrame, source: str) -> dict[tuple[str, str], str]:
-    """(patient, study) -> segmentation path ('' when the study has none)."""
-    column = SEGMENTATION_COLUMN[source]
-    return {(row.patient, row.study): getattr(row, column) for row in studies.itertuples(index=False)}
+def read_inputs(pairs: str, studies: str, measures: str, folds: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """pairs.tsv, studies.tsv, study_measures.tsv and folds.json, as every baseline row reads them."""
+    with open(folds) as handle:
+        split = json.load(handle)
+    return read_tsv(pairs), read_tsv(studies), read_tsv(measures), split
 
 
 def fold_of_pairs(folds: dict) -> dict[str, int]:
@@ -54,58 +58,95 @@ def _roles(pair, reference: str) -> dict[str, str]:
     return {"current": pair.current, "previous": pair.previous, "baseline": baseline, "nadir": nadir}
 
 
-def _missing_reason(paths: dict[tuple[str, str], str], volumes: dict, patient: str, roles: dict[str, str]) -> str:
+def _missing_reason(measured: dict, patient: str, roles: dict[str, str]) -> str:
     missing = []
     for role, study in roles.items():
         if not study:
             missing.append(f"no {role} study")
-        elif not paths.get((patient, study)) or (patient, study) not in volumes:
+        elif (patient, study) not in measured:
             missing.append(f"{role} study {study} has no segmentation")
     return "; ".join(dict.fromkeys(missing))
 
 
+def measured_rows(measures: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    """(patient, study) -> its row of study_measures.tsv, for the studies that have a segmentation."""
+    numeric = measures.copy()
+    for column in MEASURE_COLUMNS[3:]:
+        numeric[column] = pd.to_numeric(numeric[column], errors="coerce")
+    return {(row.patient, row.study): row for row in numeric.itertuples(index=False) if pd.notna(row.enhancing_mm3)}
+
+
 def predict_pairs(
     pairs: pd.DataFrame,
-    studies: pd.DataFrame,
+    measures: pd.DataFrame,
+    lesions: LesionPoints,
     settings: RuleSettings,
-    volumes: pd.DataFrame,
     reference: str = "history",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rule-based answer for each pair whose studies all have a segmentation, and the other pairs.
+    """RANO 2.0 answer (ranoflow.rano) for each pair whose studies all have measures, and the other pairs.
 
-    volumes: study_volumes.tsv (each study's enhancing volume, measured once); reference: 'history'
-    (baseline and nadir of pairs.tsv) or 'previous' (the previous scan only).
+    measures/lesions: study_measures.tsv and study_lesions.npz (each study measured once); reference:
+    'history' (baseline and nadir of pairs.tsv) or 'previous' (the previous scan only).
     """
-    paths = segmentation_paths(studies, settings.source)
-    volume_of = volume_lookup(volumes)
+    measured = measured_rows(measures)
 
-    # pairs come patient by patient: a few studies' segmentations at a time, not a whole cohort in memory
-    @functools.lru_cache(maxsize=16)
-    def load(path: str) -> Segmentation:
-        return load_segmentation(path, settings.source)
-
-    @functools.lru_cache(maxsize=None)
-    def size(patient: str, study: str) -> float:
-        return size_of(load(paths[(patient, study)]), volume_of[(patient, study)], settings)
+    def size(key: tuple[str, str]) -> float:
+        row = measured[key]
+        return float(row.product_mm2 if settings.method == "bidimensional" else row.enhancing_mm3)
 
     rows, missing = [], []
     for pair in pairs.sort_values(["patient", "current"]).itertuples(index=False):
         roles = _roles(pair, reference)
-        reason = _missing_reason(paths, volume_of, pair.patient, roles)
+        reason = _missing_reason(measured, pair.patient, roles)
         if reason:
             missing.append({**_pair_fields(pair), "reason": reason})
             continue
-        assessment = assess_history(
-            load(paths[(pair.patient, pair.previous)]),
-            load(paths[(pair.patient, pair.current)]),
-            {role: size(pair.patient, study) for role, study in roles.items()},
-            {role: volume_of[(pair.patient, study)] for role, study in roles.items()},
+        new_lesions = (
+            lesions.new_lesions(pair.patient, pair.previous, pair.current, settings.new_lesion_margin_mm)
+            if settings.new_lesion
+            else 0
+        )
+        assessment = history_assessment(
+            {role: size((pair.patient, study)) for role, study in roles.items()},
+            {role: float(measured[(pair.patient, study)].enhancing_mm3) for role, study in roles.items()},
+            new_lesions,
             settings,
             less_than_3_months=str(getattr(pair, "less_than_3_months", "0")) == "1",
         )
         rows.append({**_pair_fields(pair), **assessment.as_dict()})
     log.info("rule-based RANO (%s): %d pairs assessed, %d without segmentation", reference, len(rows), len(missing))
     return pd.DataFrame(rows, columns=ASSESSED_COLUMNS), pd.DataFrame(missing, columns=MISSING_COLUMNS)
+
+
+def predict_expert(
+    pairs: pd.DataFrame,
+    studies: pd.DataFrame,
+    measures: pd.DataFrame,
+    lesions: LesionPoints,
+    settings: ExpertSettings,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rano_expert's answer (ranoflow.baseline.expert_rule) for each pair with measures, and the other pairs."""
+    courses = PatientCourses(studies, measures, lesions, settings)
+    rows, missing = [], []
+    for pair in pairs.sort_values(["patient", "current"]).itertuples(index=False):
+        reason = courses.missing_reason(pair)
+        if reason:
+            missing.append({**_pair_fields(pair), "reason": reason})
+            continue
+        rows.append({**_pair_fields(pair), **assess(courses.course(pair), settings)})
+    log.info("rano_expert: %d pairs assessed, %d without segmentation", len(rows), len(missing))
+    return pd.DataFrame(rows, columns=[*PAIR_COLUMNS, *ASSESSED]), pd.DataFrame(missing, columns=MISSING_COLUMNS)
+
+
+def row_description(source: str, experiment: str) -> dict:
+    """What a baseline row reads, whether it learns and whether it is an oracle (summary.tsv columns)."""
+    reads = {"synthetic": "oracle segmentation (the demo generator's labels)",
+             "deepbratumia": "DeepBraTumIA segmentation", "hdglio": "HD-GLIO segmentation",
+             "image": "image-derived segmentation"}[source]
+    oracle = ""
+    if source == "synthetic":
+        oracle = "same rule that made the labels" if experiment == EXPERIMENT else "reads the generator's segmentations"
+    return {"reads": reads, "learns": experiment == "volumes_gbm", "oracle": oracle}
 
 
 def scored_predictions(
@@ -131,22 +172,29 @@ def scored_predictions(
 def score(
     predictions: pd.DataFrame,
     folds: dict,
-    settings: RuleSettings,
+    settings: RuleSettings | ExpertSettings,
     missing_prediction: str,
     bootstrap: int = 1000,
     experiment: str = EXPERIMENT,
+    source: str | None = None,
+    architecture: str | None = None,
 ) -> dict:
-    """results/metrics/rano_rules.json: the experiments' metrics schema (ranoflow.evaluate.experiment_metrics) on the same test folds."""
+    """results/metrics/<row>.json: the experiments' metrics schema (ranoflow.evaluate.experiment_metrics) on
+    the same test folds, with what the row reads, whether it learns and whether it is an oracle."""
+    source = source or settings.source
+    if architecture is None:
+        architecture = (f"rule-based RANO 2.0 ({settings.method}, reference: "
+                        f"{'baseline and nadir' if RULES.get(experiment) == 'history' else 'previous scan'})")
     scored = predictions.dropna(subset=["predicted"])
     frames = {int(entry["fold"]): scored[scored["id"].isin(entry["test"])] for entry in folds["folds"]}
     info = {
         "ablation": "baseline",
         "protocol": folds.get("protocol"),
-        "leaky": False,  # nothing is fitted, so no test pair can leak into it
-        "architecture": f"rule-based RANO 2.0 ({settings.method}, reference: "
-        f"{'baseline and nadir' if RULES.get(experiment) == 'history' else 'previous scan'})",
+        "leaky": False,  # rules fit nothing; volumes_gbm fits on training pairs only
+        "architecture": architecture,
         "modalities": "",
-        "input": f"{settings.source} segmentation",
+        "input": f"{source} segmentation",
+        **row_description(source, experiment),
         "pretraining": "",
         "clinical": "",
         "settings": {**asdict(settings), "missing_prediction": missing_prediction},

@@ -15,6 +15,7 @@ SUMMARY_COLUMNS = [
     "pooled_balanced_accuracy", "ci95_low", "ci95_high", "median_macro_f1", "pooled_macro_f1", "roc_auc_macro",
     *[f"recall_{c}" for c in CLASSES], "n_folds", "n_pairs", "chance_per_fold", "own_median_balanced_accuracy",
     "own_n_pairs", "architecture", "modalities", "input", "references", "pretraining", "clinical", "leaky",
+    "reads", "learns", "oracle",
 ]
 
 
@@ -47,6 +48,11 @@ def summary_row(doc: dict) -> dict:
         "ablation", "protocol", "architecture", "modalities", "input", "references", "pretraining", "clinical", "leaky"
     ):
         row[key] = doc.get(key, "")
+    # what a row reads, whether it learns, whether it is an oracle: baseline rows say so in their metrics JSON
+    network = doc.get("ablation", "") != "baseline"
+    row["reads"] = doc.get("reads", "preprocessed images" if network else "")
+    row["learns"] = doc.get("learns", network if network else "")
+    row["oracle"] = doc.get("oracle", "")
     return row
 
 
