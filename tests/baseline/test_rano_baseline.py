@@ -123,8 +123,8 @@ def test_label_handling_per_source():
     labels[0, 0, :2] = 1
     labels[1, 1, :3] = 2
     labels[2, 2, :4] = 3
-    assert measurements.enhancing_mask(labels, "deepbratumia").sum() == 3  # LUMIERE: 2 contrast enhancement
-    assert measurements.enhancing_mask(labels, "synthetic").sum() == 2  # the demo generator: 1 enhancing
+    assert measurements.enhancing_mask(labels, "deepbratumia").sum() == 2  # DeepBraTumIA: 1 enhancing core
+    assert measurements.enhancing_mask(labels, "synthetic").sum() == 2  # the demo generator writes the same
     assert measurements.enhancing_mask(labels, "hdglio").sum() == 3
     with pytest.raises(ValueError):
         measurements.enhancing_mask(labels, "unknown")
@@ -133,7 +133,7 @@ def test_label_handling_per_source():
 def test_hdglio_and_deepbratumia_maps_of_one_tumour_agree(tmp_path):
     enhancing = box_segmentation(slab(2000))
     around = box_segmentation((slice(3, 17), slice(3, 17), slice(3, 29))) & ~enhancing.astype(bool)
-    dbt = enhancing * 2 + around * 3  # LUMIERE's DeepBraTumIA: 1 necrosis, 2 enhancing, 3 edema
+    dbt = enhancing * 1 + around * 3  # LUMIERE's DeepBraTumIA: 1 enhancing, 2 necrosis, 3 edema
     hdglio = enhancing * 2 + around * 1  # HD-GLIO-AUTO: 2 enhancing, 1 non-enhancing abnormality
     volumes = {}
     for source, labels in (("deepbratumia", dbt), ("hdglio", hdglio)):
@@ -142,8 +142,9 @@ def test_hdglio_and_deepbratumia_maps_of_one_tumour_agree(tmp_path):
         seg = measurements.load_segmentation(path, source)
         volumes[source] = measurements.volume_mm3(seg.enhancing, seg.zooms)
     assert volumes["deepbratumia"] == volumes["hdglio"] == pytest.approx(2000 * 8.0)
-    # Reading LUMIERE's labels with the demo generator's numbers would take necrosis instead.
-    wrong = measurements.load_segmentation(tmp_path / "deepbratumia.nii.gz", "synthetic")
+    # Reading DeepBraTumIA's labels with HD-GLIO's numbers would take the edema's label 3 for nothing
+    # and miss the enhancing core (label 1 is HD-GLIO's non-enhancing abnormality).
+    wrong = measurements.load_segmentation(tmp_path / "deepbratumia.nii.gz", "hdglio")
     assert measurements.volume_mm3(wrong.enhancing, wrong.zooms) != volumes["hdglio"]
 
 

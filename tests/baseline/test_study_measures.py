@@ -13,12 +13,12 @@ AFFINE = np.diag([1.0, 1.0, 1.0, 1.0])
 
 
 def lumiere_map() -> np.ndarray:
-    """LUMIERE DeepBraTumIA numbering: 1 necrosis, 2 enhancing, 3 edema; a 20x10 mm lesion and a small one."""
+    """LUMIERE DeepBraTumIA numbering: 1 enhancing, 2 necrosis, 3 edema; a 20x10 mm lesion and a small one."""
     labels = np.zeros((60, 60, 40), dtype=np.uint8)
     labels[5:45, 5:45, 5:35] = 3
-    labels[10:30, 10:20, 10:20] = 2
-    labels[14:26, 13:17, 13:17] = 1
-    labels[50:53, 50:53, 5:8] = 2  # 27 mm³: below the new-lesion minimum of 100 mm³
+    labels[10:30, 10:20, 10:20] = 1
+    labels[14:26, 13:17, 13:17] = 2
+    labels[50:53, 50:53, 5:8] = 1  # 27 mm³: below the new-lesion minimum of 100 mm³
     return labels
 
 

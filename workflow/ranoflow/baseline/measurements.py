@@ -13,18 +13,15 @@ from scipy.spatial import ConvexHull, QhullError
 
 from ranoflow import lumiere
 
-# Label of each tumour compartment per segmentation source. LUMIERE's DeepBraTumIA maps: 1 necrosis,
-# 2 contrast enhancement, 3 edema (the LUMIERE data descriptor; measured_volumes_in_mm3.json names the same
-# compartments). HD-GLIO-AUTO: 1 non-enhancing T2/FLAIR abnormality, 2 contrast enhancement. The demo
-# generator writes its own DeepBraTumIA-like numbering (ranoflow.lumiere.DBT_*).
+# Label of each tumour compartment per segmentation source. DeepBraTumIA (LUMIERE's maps and the demo
+# generator's): 1 enhancing core, 2 necrotic/non-enhancing, 3 edema (ranoflow.lumiere.DBT_*; the label that
+# measured_volumes_in_mm3.json calls Enhancing_Core is 1). HD-GLIO-AUTO: 1 non-enhancing T2/FLAIR
+# abnormality, 2 contrast enhancement.
+_DEEPBRATUMIA = {"enhancing": (lumiere.DBT_ENHANCING,), "necrosis": (lumiere.DBT_NECROTIC,), "edema": (lumiere.DBT_EDEMA,)}
 COMPARTMENT_LABELS: dict[str, dict[str, tuple[int, ...]]] = {
-    "deepbratumia": {"enhancing": (2,), "necrosis": (1,), "edema": (3,)},
+    "deepbratumia": _DEEPBRATUMIA,
     "hdglio": {"enhancing": (lumiere.HDGLIO_ENHANCING,), "necrosis": (), "edema": (lumiere.HDGLIO_NONENHANCING,)},
-    "synthetic": {
-        "enhancing": (lumiere.DBT_ENHANCING,),
-        "necrosis": (lumiere.DBT_NECROTIC,),
-        "edema": (lumiere.DBT_EDEMA,),
-    },
+    "synthetic": _DEEPBRATUMIA,
 }
 ENHANCING_LABELS: dict[str, tuple[int, ...]] = {source: labels["enhancing"] for source, labels in COMPARTMENT_LABELS.items()}
 
