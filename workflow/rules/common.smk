@@ -323,7 +323,8 @@ def register_job_settings(wildcards):
 
 def preprocessed_dirs(wildcards):
     """Every paired study's preprocessed directory (input of preprocess_manifest): one per study, or
-    with preprocessing.batch: patient one per patient holding its studies' directories."""
+    with preprocessing.batch: patient one per patient holding its studies' directories.
+    """
     if PREPROCESS["batch"] == "patient":
         patients = sorted({p for p, _ in paired_studies()})
         return [PATIENT_DIR.format(patient=p) for p in patients]
@@ -350,7 +351,8 @@ def patient_studies(wildcards):
 
 def register_patient_inputs(wildcards):
     """register_inputs of each of the patient's studies, named <study>/<name>; the atlas grid and the
-    template once. A longitudinal reference is a study of the same job, so not an input."""
+    template once. A longitudinal reference is a study of the same job, so not an input.
+    """
     inputs = {}
     for study in patient_studies(wildcards):
         for name, path in register_inputs(study).items():

@@ -2,8 +2,7 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 
 from pathlib import Path
 
-from ranoflow.preprocess.batch import study_dirs
-from ranoflow.preprocess.qc import aggregate
+from ranoflow.preprocess.qc import aggregate, study_dirs
 from ranoflow.script_log import start_log
 
 log = start_log(snakemake)

@@ -51,14 +51,3 @@ def register_patient(inputs: dict[str, str], out_dir: str | Path, settings: dict
         records.append(register_from_inputs(study_inputs(inputs, study), out_dir / study, job["settings"], reference_dir))
     return records
 
-
-def study_dirs(dirs: list[str | Path]) -> list[Path]:
-    """Study folders of preprocess_manifest's inputs: a study folder itself (it has status.json), or a
-    register_patient output's study folders."""
-    found: list[Path] = []
-    for folder in map(Path, dirs):
-        batched = [] if (folder / "status.json").is_file() else sorted(
-            sub for sub in folder.iterdir() if (sub / "status.json").is_file()
-        )
-        found.extend(batched or [folder])  # a study folder without status.json fails in aggregate, by name
-    return found
