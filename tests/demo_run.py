@@ -29,8 +29,10 @@ TINY = {
     # Coarse voxels and no skull keep preprocessing at a few seconds per study.
     "dataset": {"synthetic": {"n_patients": 6, "studies_per_patient": [3, 4], "seed": 3, "skull": False,
                               "voxel_mm": 6.0, "slice_mm": 6.0}},
+    # batch: study, one register job per study as on a cluster (the rerun and Slurm tests plan per study);
+    # the demo's batch: patient is checked against it in tests/preprocess/test_preprocess_snakemake.py.
     "preprocessing": {"skull_strip": {"method": "passthrough"}, "registration_mm": 6.0, "spacing_mm": 6.0,
-                      "n4": False},
+                      "n4": False, "batch": "study"},
     "folds": {"protocol": "patient", "k": FOLDS},
     "training": {
         "image_size": [32, 32, 32],

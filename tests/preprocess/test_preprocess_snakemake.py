@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,53 @@ def test_snakemake_preprocesses_two_demo_studies(tmp_path):
     # The two studies (different head poses) overlap after registration.
     masks = [nib.load(tmp_path / d / "brain_mask.nii.gz").get_fdata() for d in dirs]
     assert dice(*masks) >= 0.9
+
+
+def _outputs(root: Path) -> dict[str, object]:
+    """Every file of a preprocessed tree: voxel data and affine of images, status.json without its
+    timings, the bytes of anything else (transforms, QC figures)."""
+    nib = pytest.importorskip("nibabel")
+    found: dict[str, object] = {}
+    # Snakemake's .snakemake_timestamp marks each directory output: a study's, or a batch's patient folder
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"):
+        name = str(path.relative_to(root))
+        if path.name.endswith(".nii.gz"):
+            image = nib.load(path)
+            found[name] = (image.get_fdata().tobytes(), np.round(image.affine, 6).tobytes())
+        elif path.name == "status.json":
+            found[name] = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("seconds", "steps")}
+        else:
+            found[name] = path.read_bytes()
+    return found
+
+
+@pytest.mark.slow
+def test_patient_batches_write_what_study_jobs_write(tmp_path):
+    """preprocessing.batch: patient (one register_patient job per patient) gives the files, manifest and
+    QC table of one register job per study, with a longitudinal reference inside the batch."""
+    config = {
+        "dataset": CONFIG["dataset"],
+        "preprocessing": {
+            "skull_strip": {"method": "atlas", "resolution_mm": 5.0},
+            "template": CONFIG["preprocessing"]["template"],
+            "registration_mm": 5.0, "spacing_mm": 5.0, "threads": 1, "mem_mb": 1000, "longitudinal": True,
+        },
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    manifest = "results/preprocessed/manifest.tsv"
+    snakemake(tmp_path, manifest, "--config", "preprocessing={batch: study}")
+    by_study = _outputs(tmp_path / "results/preprocessed")
+    tables = [pd.read_csv(tmp_path / t, sep="\t") for t in (manifest, "results/qc/registration.tsv")]
+    for folder in (tmp_path / "results/preprocessed").glob("Patient-*"):
+        shutil.rmtree(folder)
+
+    snakemake(tmp_path, manifest, "--config", "preprocessing={batch: patient}")
+    patients = sorted(p.name for p in (tmp_path / "results/preprocessed").glob("Patient-*"))
+    assert sorted(p.stem for p in (tmp_path / "results/benchmarks/register_patient").glob("*.tsv")) == patients
+    assert _outputs(tmp_path / "results/preprocessed") == by_study
+    references = [json.loads(p.read_text())["reference"] for p in (tmp_path / "results/preprocessed").glob("*/*/status.json")]
+    assert any(references)  # the follow-ups were registered to their patient's first study
+    for table, before in zip((manifest, "results/qc/registration.tsv"), tables):
+        after = pd.read_csv(tmp_path / table, sep="\t")
+        timing = [c for c in after.columns if "seconds" in c]
+        pd.testing.assert_frame_equal(after.drop(columns=timing), before.drop(columns=timing))

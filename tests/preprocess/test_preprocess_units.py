@@ -296,3 +296,20 @@ def test_judge_thresholds():
     assert preprocess_qc.judge(0.97, 0.8, 0.85, 0.2) == ("ok", "")
     status, reason = preprocess_qc.judge(0.6, 0.1, 0.85, 0.2)
     assert status == "flagged" and "Dice" in reason and "similarity" in reason
+
+
+def test_patient_batch_reads_each_study_with_the_shared_atlas(tmp_path):
+    from ranoflow.preprocess.batch import study_inputs
+    from ranoflow.preprocess.qc import study_dirs
+
+    inputs = {"week-001/image_CT1": "a/ct1.nii.gz", "week-001/seg": "a/seg.nii.gz", "week-010/image_CT1": "b/ct1.nii.gz",
+              "brain": "atlas/brain.nii.gz", "brain_mask": "atlas/mask.nii.gz", "registration_brain": "atlas/r.nii.gz"}
+    assert study_inputs(inputs, "week-001") == {
+        "image_CT1": "a/ct1.nii.gz", "seg": "a/seg.nii.gz", "brain": "atlas/brain.nii.gz",
+        "brain_mask": "atlas/mask.nii.gz", "registration_brain": "atlas/r.nii.gz"}
+    # preprocess_manifest's inputs: study folders (batch: study) or patient folders (batch: patient)
+    for study in ("P1/week-001", "P1/week-010", "P2/week-003"):
+        (tmp_path / study / "transforms").mkdir(parents=True)
+        (tmp_path / study / "status.json").write_text("{}")
+    assert study_dirs([tmp_path / "P1", tmp_path / "P2"]) == [tmp_path / s for s in ("P1/week-001", "P1/week-010", "P2/week-003")]
+    assert study_dirs([tmp_path / "P2/week-003"]) == [tmp_path / "P2/week-003"]

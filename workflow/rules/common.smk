@@ -203,6 +203,7 @@ ATLAS_GRID = {
 }
 SKULLSTRIP_DIR = f"{RESULTS}/skullstrip/{{patient}}/{{study}}"
 STUDY_DIR = f"{PREPROCESSED}/{{patient}}/{{study}}"
+PATIENT_DIR = f"{PREPROCESSED}/{{patient}}"
 
 
 def preprocess_threads():
@@ -333,8 +334,57 @@ def register_job_settings(wildcards):
 
 
 def preprocessed_dirs(wildcards):
-    """Every paired study's preprocessed directory (input of preprocess_manifest)."""
+    """Every paired study's preprocessed directory (input of preprocess_manifest): one per study, or
+    with preprocessing.batch: patient one per patient holding its studies' directories.
+    """
+    if PREPROCESS["batch"] == "patient":
+        patients = sorted({p for p, _ in paired_studies()})
+        return [PATIENT_DIR.format(patient=p) for p in patients]
     return [STUDY_DIR.format(patient=p, study=s) for p, s in paired_studies()]
+
+
+class StudyWildcards(dict):
+    """{patient, study} of one study of a register_patient job, as the per-study input functions read
+    wildcards (attributes and ** both work)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def patient_studies(wildcards):
+    """The patient's paired studies as StudyWildcards, in study order (a longitudinal reference first)."""
+    paired = {s for p, s in paired_studies() if p == wildcards.patient}
+    order = {
+        (r["patient"], r["study"]): int(r["order"])
+        for r in _studies_by_key(STUDIES, Path(STUDIES).stat().st_mtime).values()
+    }
+    studies = sorted(paired, key=lambda s: order[(wildcards.patient, s)])
+    return [StudyWildcards(patient=wildcards.patient, study=s) for s in studies]
+
+
+def register_patient_inputs(wildcards):
+    """register_inputs of each of the patient's studies, named <study>/<name>; the atlas grid and the
+    template once. A longitudinal reference is a study of the same job, so not an input.
+    """
+    inputs = {}
+    for study in patient_studies(wildcards):
+        for name, path in register_inputs(study).items():
+            shared = name in ATLAS_GRID or name in DATASET_TEMPLATE
+            if name != "reference":
+                inputs[name if shared else f"{study.study}/{name}"] = path
+    return inputs
+
+
+def register_patient_settings(wildcards):
+    """Each study's register settings and longitudinal reference, in processing order."""
+    studies = [
+        {
+            "study": study.study,
+            "settings": register_job_settings(study),
+            "reference": longitudinal_reference(study),
+        }
+        for study in patient_studies(wildcards)
+    ]
+    return {"seed": studies[0]["settings"]["seed"], "studies": studies}
 
 
 # ---- train stage: resolved experiments and pretext tasks, inputs of pretrain/train ----

@@ -1,7 +1,8 @@
 # Preprocess stage: per study, a brain mask in the anchor's native space, then every modality rigidly
 # to the anchor, one anchor->atlas registration and one resampling onto the common atlas grid
 # (register). The brain mask is computed by the register job itself, or by a skull_strip job of its
-# own with preprocessing.skull_strip.separate_job. preprocess_manifest lists every paired study's
+# own with preprocessing.skull_strip.separate_job; with preprocessing.batch: patient, register_patient
+# does a patient's studies in one job. preprocess_manifest lists every paired study's
 # status for later stages.
 # With preprocessing.template.source: dataset, dataset_template builds the atlas from the dataset's own
 # atlas-space skull-stripped images first.
@@ -102,6 +103,36 @@ rule register:
         code=script_code("register"),
     script:
         "../scripts/register.py"
+
+
+# preprocessing.batch: patient. The same study directories as register's, all of a patient's paired
+# studies in one process (one start-up and ANTs import per patient).
+rule register_patient:
+    input:
+        unpack(register_patient_inputs),
+    output:
+        report(
+            directory(PATIENT_DIR),
+            patterns=["{study}/{name}.png"],
+            caption="../report/registration_qc_image.rst",
+            category="QC",
+            subcategory="{patient}",
+            labels={"patient": "{patient}", "study": "{study}"},
+        ),
+    log:
+        f"{LOGS}/register_patient/{{patient}}.log",
+    benchmark:
+        f"{BENCHMARKS}/register_patient/{{patient}}.tsv"
+    conda:
+        "../../envs/preprocess.yaml"
+    threads: preprocess_threads()
+    resources:
+        mem_mb=PREPROCESS["mem_mb"],
+    params:
+        settings=register_patient_settings,
+        code=script_code("register_patient"),
+    script:
+        "../scripts/register_patient.py"
 
 
 rule preprocess_manifest:

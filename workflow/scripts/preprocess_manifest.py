@@ -2,11 +2,11 @@ import sys; sys.path.insert(0, str(__import__("pathlib").Path(snakemake.scriptdi
 
 from pathlib import Path
 
-from ranoflow.preprocess.qc import aggregate
+from ranoflow.preprocess.qc import aggregate, study_dirs
 from ranoflow.script_log import start_log
 
 log = start_log(snakemake)
-registration, manifest = aggregate(list(snakemake.input.dirs), snakemake.params.settings["outlier_mad"])
+registration, manifest = aggregate(study_dirs(snakemake.input.dirs), snakemake.params.settings["outlier_mad"])
 for table, path in ((registration, snakemake.output.qc), (manifest, snakemake.output.manifest)):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, sep="\t", index=False)

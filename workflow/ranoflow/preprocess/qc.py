@@ -96,6 +96,18 @@ def _read_status(study_dir: Path) -> dict:
         return {"status": "failed", "reason": f"unreadable {path}: {error}"}
 
 
+def study_dirs(dirs: list[str | Path]) -> list[Path]:
+    """Study folders of preprocess_manifest's inputs: a study folder itself (it has status.json), or a
+    register_patient output's study folders."""
+    found: list[Path] = []
+    for folder in map(Path, dirs):
+        batched = [] if (folder / "status.json").is_file() else sorted(
+            sub for sub in folder.iterdir() if (sub / "status.json").is_file()
+        )
+        found.extend(batched or [folder])  # a study folder without status.json fails in aggregate, by name
+    return found
+
+
 def aggregate(study_dirs: list[str | Path], outlier_mad: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(registration QC table, manifest) over the study directories results/preprocessed/{patient}/{study}.
 
