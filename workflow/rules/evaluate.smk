@@ -70,6 +70,14 @@ rule summary:
             bootstrap=config["training"]["bootstrap"],
             seed=config["training"]["seed"],
             experiments=EXPERIMENTS,
+            evaluate=config["evaluate"],
+            experiment_settings={
+                name: {
+                    "reference": experiment["reference"],
+                    "references": experiment["references"],
+                }
+                for name, experiment in RESOLVED_EXPERIMENTS.items()
+            },
         ),
         code=script_code("summary"),
     script:
