@@ -60,6 +60,12 @@ rule summary:
             category="Results",
             subcategory="Experiments",
         ),
+        ablation_plot=report(
+            f"{RESULTS}/plots/ablations.png",
+            caption="../report/ablations.rst",
+            category="Results",
+            subcategory="Ablations",
+        ),
     log:
         f"{LOGS}/summary/summary.log",
     localrule: True

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ranoflow.evaluate.ablations import ablation_differences, information_ceiling
 from ranoflow.evaluate.common_pairs import compare_rows
-from ranoflow.evaluate.figures import plot_balanced_accuracy, plot_confusion
+from ranoflow.evaluate.figures import plot_ablations, plot_balanced_accuracy, plot_confusion
 from ranoflow.evaluate.majority import majority_baseline, majority_predictions
 from ranoflow.evaluate.summary_table import summary_table
 from ranoflow.script_log import start_log
@@ -52,3 +52,4 @@ plot_balanced_accuracy(docs, snakemake.output.accuracy_plot)
 experiments = [doc for doc in docs if doc["experiment"] in set(settings["experiments"])]
 best = max(experiments, key=lambda d: d["balanced_accuracy"]["median"], default=docs[-1])
 plot_confusion(best, snakemake.output.confusion_plot)
+plot_ablations(table, snakemake.output.ablation_plot)
