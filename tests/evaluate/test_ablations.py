@@ -75,3 +75,16 @@ def test_summary_has_difference_ci_and_verdict_columns():
                    "delta_balanced_accuracy_ci95_high", "delta_macro_f1", "delta_macro_f1_ci95_low",
                    "delta_macro_f1_ci95_high", "verdict", "information_ceiling", "ceiling_median_balanced_accuracy"):
         assert column in SUMMARY_COLUMNS
+
+
+def test_ablation_figure_is_written_grouped_by_ablation(tmp_path):
+    from ranoflow.evaluate.figures import plot_ablations
+
+    table = pd.DataFrame([
+        {"experiment": "a", "ablation": "reference", "reference_experiment": "r", "verdict": "better",
+         "delta_balanced_accuracy": 0.1, "delta_balanced_accuracy_ci95_low": 0.02,
+         "delta_balanced_accuracy_ci95_high": 0.2},
+        {"experiment": "r", "ablation": "reference", "verdict": "reference"},
+    ])
+    plot_ablations(table, tmp_path / "ablations.png")
+    assert (tmp_path / "ablations.png").stat().st_size > 1000
