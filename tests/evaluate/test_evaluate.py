@@ -128,7 +128,7 @@ def test_every_summary_row_is_scored_on_the_same_test_pairs():
 
     predictions = {"cnn": experiment, "rules": baseline,
                    "majority_class": pd.concat(majority_predictions(pairs, folds).values())}
-    docs, per_fold = compare_rows(own, predictions, folds, pairs, bootstrap=20)
+    docs, per_fold, _ = compare_rows(own, predictions, folds, pairs, bootstrap=20)
 
     common = {0: ["a1", "a2", "b1", "b2", "b3"], 1: ["c1"]}
     assert per_fold["n_pairs"].tolist() == [5, 1]

@@ -74,7 +74,7 @@ def test_two_folds_through_the_python_api(tmp_path):
         assert result["test"]["n"] == len(predictions) and (out / "model.pt").is_file()
     doc = aggregate_experiment(exp, dirs, bootstrap=50)
     assert doc["n_folds"] == 2 and len(doc["balanced_accuracy"]["per_fold"]) == 2
-    assert doc["clinical"] == "age,sex,idh,mgmt,weeks_between" and doc["pretraining"] == "rot"
+    assert doc["clinical"] == "age,sex,idh,mgmt,weeks_between,less_than_3_months" and doc["pretraining"] == "rot"
 
 
 RUNNER = textwrap.dedent(

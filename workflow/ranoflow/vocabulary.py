@@ -18,8 +18,12 @@ REFERENCES: tuple[str, ...] = ("previous", "reference", "baseline", "nadir")
 
 # Patient covariates of LUMIERE-Demographics_Pathology.csv, as normalised by the index stage.
 DEMOGRAPHIC_FIELDS: tuple[str, ...] = ("age", "sex", "idh", "mgmt")
-# Clinical inputs an experiment may use: the covariates and the interval between the two studies.
-CLINICAL_FIELDS: tuple[str, ...] = (*DEMOGRAPHIC_FIELDS, "weeks_between")
+# Clinical inputs an experiment may use: the covariates, the interval between the two studies (weeks) and the
+# rating's LessThan3Months flag (the current study lies within 12 weeks of the end of radiotherapy, where RANO
+# reads growth as possible pseudo-progression; the rule baseline reads it too).
+CLINICAL_FIELDS: tuple[str, ...] = (*DEMOGRAPHIC_FIELDS, "weeks_between", "less_than_3_months")
+# Clinical fields that are 0/1 flags (not scaled).
+FLAG_FIELDS: tuple[str, ...] = ("less_than_3_months",)
 # Normalised values of the categorical covariates ('' means unknown), in one-hot column order.
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "sex": ("male", "female"),

@@ -60,6 +60,12 @@ rule summary:
             category="Results",
             subcategory="Experiments",
         ),
+        ablation_plot=report(
+            f"{RESULTS}/plots/ablations.png",
+            caption="../report/ablations.rst",
+            category="Results",
+            subcategory="Ablations",
+        ),
     log:
         f"{LOGS}/summary/summary.log",
     localrule: True
@@ -70,6 +76,14 @@ rule summary:
             bootstrap=config["training"]["bootstrap"],
             seed=config["training"]["seed"],
             experiments=EXPERIMENTS,
+            evaluate=config["evaluate"],
+            experiment_settings={
+                name: {
+                    "reference": experiment["reference"],
+                    "references": experiment["references"],
+                }
+                for name, experiment in RESOLVED_EXPERIMENTS.items()
+            },
         ),
         code=script_code("summary"),
     script:

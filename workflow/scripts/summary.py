@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ranoflow.evaluate.ablations import ablation_differences, information_ceiling
 from ranoflow.evaluate.common_pairs import compare_rows
-from ranoflow.evaluate.figures import plot_balanced_accuracy, plot_confusion
+from ranoflow.evaluate.figures import plot_ablations, plot_balanced_accuracy, plot_confusion
 from ranoflow.evaluate.majority import majority_baseline, majority_predictions
 from ranoflow.evaluate.summary_table import summary_table
 from ranoflow.script_log import start_log
@@ -31,17 +32,24 @@ Path(snakemake.output.baseline).write_text(json.dumps(baseline, indent=2))
 own[baseline["experiment"]] = baseline
 predictions[baseline["experiment"]] = pd.concat(majority_predictions(pairs, folds).values(), ignore_index=True)
 
-docs, per_fold = compare_rows(own, predictions, folds, pairs, settings["bootstrap"], settings["seed"])
+docs, per_fold, on_common = compare_rows(own, predictions, folds, pairs, settings["bootstrap"], settings["seed"])
 per_fold.to_csv(snakemake.output.folds, sep="\t", index=False, float_format="%.4f")
 log.info("common test pairs per fold:\n%s", per_fold.to_string(index=False))
-table = summary_table(docs)
+experiments = settings["experiment_settings"]
+differences = ablation_differences(
+    on_common, experiments, settings["evaluate"]["reference_experiment"],
+    settings["evaluate"]["bootstrap"], settings["seed"],
+)
+ceilings = {name: information_ceiling(e["references"], set(own)) for name, e in experiments.items()}
+table = summary_table(docs, differences, ceilings)
 table.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")
 log.info(
     "summary:\n%s",
-    table[["experiment", "median_balanced_accuracy", "n_pairs", "own_median_balanced_accuracy", "own_n_pairs"]]
+    table[["experiment", "median_balanced_accuracy", "n_pairs", "delta_balanced_accuracy", "verdict", "own_n_pairs"]]
     .to_string(index=False),
 )
 plot_balanced_accuracy(docs, snakemake.output.accuracy_plot)
 experiments = [doc for doc in docs if doc["experiment"] in set(settings["experiments"])]
 best = max(experiments, key=lambda d: d["balanced_accuracy"]["median"], default=docs[-1])
 plot_confusion(best, snakemake.output.confusion_plot)
+plot_ablations(table, snakemake.output.ablation_plot)

@@ -76,6 +76,18 @@ def fold_table(rows: Mapping[str, pd.DataFrame], common: Mapping[int, list[str]]
     return pd.DataFrame(table, columns=FOLD_COLUMNS)
 
 
+def common_frames(rows: pd.DataFrame, common: Mapping[int, list[str]], pairs: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """A row's predictions (as from scored_rows) on each fold's common pairs, with each pair's patient."""
+    patients = pairs.set_index("id")["patient"]
+    frames = {}
+    for fold, ids in common.items():
+        if not ids:
+            continue
+        frame = rows[rows["fold"] == fold].set_index("id").loc[ids].reset_index()
+        frames[fold] = frame.assign(patient=patients.loc[ids].to_numpy())
+    return frames
+
+
 def score_on_common_pairs(
     doc: dict,
     rows: pd.DataFrame,
@@ -85,13 +97,7 @@ def score_on_common_pairs(
     seed: int = 0,
 ) -> dict:
     """A row's metrics document recomputed on the common pairs; its own figures kept under `own`."""
-    patients = pairs.set_index("id")["patient"]
-    frames = {}
-    for fold, ids in common.items():
-        if not ids:
-            continue
-        frame = rows[rows["fold"] == fold].set_index("id").loc[ids].reset_index()
-        frames[fold] = frame.assign(patient=patients.loc[ids].to_numpy())
+    frames = common_frames(rows, common, pairs)
     if not frames:
         raise ValueError(f"{doc['experiment']}: no test pair is scored by every row of the summary")
     info = {k: v for k, v in doc.items() if k not in ("folds", "balanced_accuracy", "macro_f1", "pooled")}
@@ -111,11 +117,15 @@ def compare_rows(
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> tuple[list[dict], pd.DataFrame]:
-    """Every row's metrics on the common test pairs, and the per-fold table of those pairs.
+    """Every row's metrics on the common test pairs, the per-fold table of those pairs, and every row's
+    predictions on them (name -> frame of all folds, for the paired differences of ranoflow.evaluate.ablations).
 
     own: row name -> its metrics document; predictions: row name -> its predictions (any test pairs).
     """
     rows = {name: scored_rows(frame, folds) for name, frame in predictions.items()}
     common = common_test_pairs(rows, folds)
     docs = [score_on_common_pairs(own[name], rows[name], common, pairs, bootstrap, seed) for name in own]
-    return docs, fold_table(rows, common, pairs)
+    on_common = {
+        name: pd.concat(common_frames(rows[name], common, pairs).values(), ignore_index=True) for name in own
+    }
+    return docs, fold_table(rows, common, pairs), on_common

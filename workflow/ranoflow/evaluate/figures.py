@@ -1,4 +1,4 @@
-"""Figures of the training stage: balanced accuracy per experiment and a confusion matrix."""
+"""Figures of the evaluate stage: balanced accuracy per experiment, a confusion matrix and the ablation differences."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from ranoflow.vocabulary import CLASSES  # noqa: E402
 
@@ -48,6 +49,31 @@ def plot_confusion(doc: dict, path: str | Path) -> None:
     ax.set_ylabel("true")
     ba = doc["balanced_accuracy"]["median"]
     ax.set_title(f"{doc['experiment']} (median BA {ba:.2f})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "indistinguishable": "tab:grey"}
+
+
+def plot_ablations(table: pd.DataFrame, path: str | Path) -> None:
+    """Each compared row's difference of pooled balanced accuracy from its reference experiment with its
+    paired 95 % CI, grouped by ablation, coloured by verdict."""
+    rows = table[table["verdict"].isin(list(VERDICT_COLOURS))].sort_values(["ablation", "experiment"])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(rows), 1) + 1.5))
+    labels = []
+    for y, (_, row) in enumerate(rows.iterrows()):
+        delta = row["delta_balanced_accuracy"]
+        err = [[delta - row["delta_balanced_accuracy_ci95_low"]], [row["delta_balanced_accuracy_ci95_high"] - delta]]
+        ax.errorbar(delta, y, xerr=err, fmt="o", color=VERDICT_COLOURS[row["verdict"]], capsize=3)
+        labels.append(f"{row['ablation'] or '-'}: {row['experiment']} vs {row['reference_experiment']}")
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("difference of balanced accuracy from the reference experiment (paired 95 % CI over patients)")
+    if not labels:
+        ax.text(0.5, 0.5, "no reference experiment set (evaluate.reference_experiment)", ha="center",
+                transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ranoflow.evaluate.ablations import DIFFERENCE_COLUMNS
 from ranoflow.vocabulary import CLASSES
 
 SUMMARY_COLUMNS = [
@@ -14,7 +15,8 @@ SUMMARY_COLUMNS = [
     "std_balanced_accuracy", "q25_balanced_accuracy", "q75_balanced_accuracy", "iqr_balanced_accuracy",
     "pooled_balanced_accuracy", "ci95_low", "ci95_high", "median_macro_f1", "pooled_macro_f1", "roc_auc_macro",
     *[f"recall_{c}" for c in CLASSES], "n_folds", "n_pairs", "chance_per_fold", "own_median_balanced_accuracy",
-    "own_n_pairs", "architecture", "modalities", "input", "references", "pretraining", "clinical", "leaky",
+    "own_n_pairs", *DIFFERENCE_COLUMNS, "information_ceiling", "ceiling_median_balanced_accuracy",
+    "architecture", "modalities", "input", "references", "pretraining", "clinical", "leaky",
     "reads", "learns", "oracle",
 ]
 
@@ -56,9 +58,21 @@ def summary_row(doc: dict) -> dict:
     return row
 
 
-def summary_table(docs: list[dict]) -> pd.DataFrame:
-    """One row per experiment (and baseline), best median balanced accuracy first."""
-    table = pd.DataFrame([summary_row(d) for d in docs], columns=SUMMARY_COLUMNS)
+def summary_table(
+    docs: list[dict], differences: dict[str, dict] | None = None, ceilings: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per experiment (and baseline), best median balanced accuracy first.
+
+    differences: row name -> its paired difference with its reference experiment (ranoflow.evaluate.ablations);
+    ceilings: row name -> the rule-baseline row given only that row's reference studies."""
+    rows = [summary_row(d) for d in docs]
+    median = {row["experiment"]: row["median_balanced_accuracy"] for row in rows}
+    for row in rows:
+        row.update((differences or {}).get(row["experiment"], {}))
+        ceiling = (ceilings or {}).get(row["experiment"], "")
+        row["information_ceiling"] = ceiling
+        row["ceiling_median_balanced_accuracy"] = median.get(ceiling) if ceiling else None
+    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     return table.sort_values(
         ["median_balanced_accuracy", "pooled_balanced_accuracy", "experiment"],
         ascending=[False, False, True], kind="mergesort",

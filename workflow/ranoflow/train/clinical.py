@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ranoflow.vocabulary import CATEGORIES, CLINICAL_FIELDS
+from ranoflow.vocabulary import CATEGORIES, CLINICAL_FIELDS, FLAG_FIELDS
 
 AGE_SCALE = 100.0
 WEEKS_SCALE = 52.0
@@ -61,7 +61,8 @@ def feature_names(fields: list[str]) -> list[str]:
 def encode(record: dict, fields: list[str]) -> np.ndarray:
     """One pair's clinical vector (float32, len(feature_names(fields))).
 
-    Numbers are scaled (age / 100 years, weeks_between / 52); categories are one-hot. Every field is
+    Numbers are scaled (age / 100 years, weeks_between / 52), flags (less_than_3_months) stay 0/1; categories
+    are one-hot. Every field is
     followed by a missing indicator, and a missing field's value columns are 0.
     """
     _check(fields)
@@ -73,7 +74,7 @@ def encode(record: dict, fields: list[str]) -> np.ndarray:
             out.append(float(category is None))
         else:
             number = _number(field, record.get(field))
-            scale = AGE_SCALE if field == "age" else WEEKS_SCALE
+            scale = AGE_SCALE if field == "age" else 1.0 if field in FLAG_FIELDS else WEEKS_SCALE
             out.append(0.0 if number is None else number / scale)
             out.append(float(number is None))
     return np.asarray(out, dtype=np.float32)

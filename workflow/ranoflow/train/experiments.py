@@ -157,6 +157,7 @@ def resolve_experiment(name: str, experiments: dict, training: dict) -> dict:
     resolved = {
         "name": name,
         "ablation": exp.get("ablation", ""),
+        "reference": exp.get("reference"),
         "description": exp.get("description", ""),
         "modalities": modalities,
         "input": exp["input"],

@@ -1,5 +1,6 @@
-"""Training of one experiment on one fold (the `train` job): AdamW, class-weighted cross-entropy, lr / 10 on
-plateau, early stopping on the validation balanced accuracy; the best epoch predicts the test pairs."""
+"""Training of one experiment on one fold (the `train` job): AdamW, cross-entropy with the class balancing of
+`training.balance`, a decaying learning rate (`training.schedule`), model selection and early stopping by
+`training.selection`; the best epoch predicts the test pairs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ranoflow.train.loop import (
     select_device,
     train_epoch,
     train_loader,
+    uses_weighted_loss,
     weighted_nll,
 )
 from ranoflow.train.metadata import run_metadata
@@ -55,6 +57,30 @@ def check_class_weights(fold: int, data: FoldData, refuse: bool = True) -> None:
     if refuse:
         raise ValueError(message)
     log.warning("%s", message)
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, settings: dict) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule of `training.schedule`, stepped once per epoch by `step_schedule`."""
+    plateau = settings["plateau"]
+    if settings["schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=settings["max_epochs"], eta_min=plateau["min_lr"]
+        )
+    if settings["early_stopping"]["patience"] and plateau["patience"] >= settings["early_stopping"]["patience"]:
+        log.warning(
+            "training.plateau.patience %d >= early_stopping.patience %d: the learning rate will not decay before "
+            "the run stops", plateau["patience"], settings["early_stopping"]["patience"],
+        )
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=plateau["factor"], patience=plateau["patience"], min_lr=plateau["min_lr"]
+    )
+
+
+def step_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler, monitored: float) -> None:
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(monitored)
+    else:
+        scheduler.step()
 
 
 def train_fold(
@@ -89,8 +115,7 @@ def train_fold(
         {k: len(v) for k, v in splits.items()},
     )
     data = prepare_data(experiment, pairs, manifest, splits, threads)
-    if settings["class_weighted_loss"]:
-        check_class_weights(fold, data, refuse=not settings["allow_missing_class"])
+    check_class_weights(fold, data, refuse=not settings["allow_missing_class"])
 
     model = build_model(
         experiment["architecture"],
@@ -100,19 +125,21 @@ def train_fold(
         data.clinical_dim,
         settings["clinical_hidden"],
         settings["model_kwargs"],
+        norm=settings["norm"],
+        stem_pool=settings["stem_pool"],
     )
     if pretrained:
         load_backbone_weights(model.backbone, pretrained)
     model.to(dev)
-    weights = class_weights(data.train_labels) if settings["class_weighted_loss"] else torch.ones(len(CLASSES))
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(dev))
+    # validation loss is class-balanced whatever the training balance, as the balanced accuracy it stands for
+    balanced = class_weights(data.train_labels)
+    loss_fn = nn.CrossEntropyLoss(weight=balanced.to(dev) if uses_weighted_loss(settings) else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
-    plateau = settings["plateau"]
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=plateau["factor"], patience=plateau["patience"], min_lr=plateau["min_lr"]
-    )
+    scheduler = lr_schedule(optimizer, settings)
     scaler = torch.amp.GradScaler(dev.type, enabled=amp)
-    selection = Selection(settings["early_stopping"]["min_delta"])
+    selection = Selection(
+        settings["early_stopping"]["min_delta"], settings["selection"], settings["selection_window"]
+    )
     val_loader = eval_loader(data.val, settings)
     augment = BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
 
@@ -122,10 +149,10 @@ def train_fold(
         augment.reseed(seed)
         train_loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment)
         probs, labels, _ = predict(model, val_loader, dev, amp)
-        val_loss = weighted_nll(probs, labels, weights)
+        val_loss = weighted_nll(probs, labels, balanced)
         val_ba = metrics.balanced_accuracy(labels, probs.argmax(1)) if len(labels) else 0.0
         monitored = val_loss if np.isfinite(val_loss) else train_loss
-        scheduler.step(monitored)
+        step_schedule(scheduler, monitored)
         improved = selection.update(epoch, val_ba, monitored, model)
         return {
             "train_loss": train_loss,

@@ -51,11 +51,21 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def uses_sampler(settings: Mapping[str, Any]) -> bool:
+    """Whether `training.balance` draws classes equally likely."""
+    return settings["balance"] in ("sampler", "both")
+
+
+def uses_weighted_loss(settings: Mapping[str, Any]) -> bool:
+    """Whether `training.balance` weights the cross-entropy by inverse class frequency."""
+    return settings["balance"] in ("loss", "both")
+
+
 def train_loader(data: Dataset, labels: list[int], settings: dict, seed: int) -> DataLoader:
     """Loader of one training epoch, seeded so that the epoch can be replayed after a restart."""
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
-    sampler = weighted_sampler(labels, generator) if settings["weighted_sampler"] else None
+    sampler = weighted_sampler(labels, generator) if uses_sampler(settings) else None
     return DataLoader(
         data,
         batch_size=settings["batch_size"],
@@ -162,7 +172,7 @@ def predict(
 
 
 def weighted_nll(probs: np.ndarray, labels: np.ndarray, weights: torch.Tensor) -> float:
-    """The training loss (class-weighted cross-entropy) from predicted probabilities."""
+    """Class-weighted cross-entropy from predicted probabilities."""
     if len(labels) == 0:
         return float("nan")
     w = weights.numpy()[labels]
@@ -198,24 +208,51 @@ def load_checkpoint(path: Path, expected_fingerprint: Mapping[str, str]) -> dict
 
 @dataclass
 class Selection:
-    """Best epoch so far by validation balanced accuracy (ties: lower validation loss) and early stopping."""
+    """Best epoch so far and early stopping, by `criterion` (`training.selection`):
+
+    - `val_loss`: the lowest class-balanced validation loss (ties: the higher balanced accuracy);
+    - `balanced_accuracy`: the highest validation balanced accuracy (ties: the lower loss);
+    - `smoothed_balanced_accuracy`: the highest mean balanced accuracy of the last `window` epochs (ties:
+      the lower loss), so one lucky epoch on a dozen validation pairs does not pick the model.
+    """
 
     min_delta: float
-    score: float = -1.0
+    criterion: str = "balanced_accuracy"
+    window: int = 3
+    score: float = -float("inf")
     loss: float = float("inf")
+    balanced_accuracy: float = -1.0
     epoch: int = -1
     state: dict = field(default_factory=dict)
     bad_epochs: int = 0
+    recent: list = field(default_factory=list)
 
-    def update(self, epoch: int, score: float, loss: float, model: nn.Module) -> bool:
-        improved = score > self.score + self.min_delta or (score >= self.score and loss < self.loss)
+    def __post_init__(self) -> None:
+        if self.criterion not in ("val_loss", "balanced_accuracy", "smoothed_balanced_accuracy"):
+            raise ValueError(f"unknown training.selection {self.criterion!r}")
+
+    def _score(self, balanced_accuracy: float, loss: float) -> float:
+        """Higher is better."""
+        if self.criterion == "val_loss":
+            return -loss
+        if self.criterion == "smoothed_balanced_accuracy":
+            self.recent = [*self.recent, balanced_accuracy][-self.window :]
+            return float(np.mean(self.recent))
+        return balanced_accuracy
+
+    def update(self, epoch: int, balanced_accuracy: float, loss: float, model: nn.Module) -> bool:
+        score = self._score(balanced_accuracy, loss)
+        tie_break = loss < self.loss if self.criterion != "val_loss" else balanced_accuracy > self.balanced_accuracy
+        improved = score > self.score + self.min_delta or (score >= self.score and tie_break)
         if improved:
             self.score, self.loss, self.epoch = score, loss, epoch
+            self.balanced_accuracy = balanced_accuracy
             self.state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             self.bad_epochs = 0
         else:
             self.bad_epochs += 1
         return improved
+
 
     def state_dict(self) -> dict:
         return dict(vars(self))

@@ -25,15 +25,34 @@ class WeightsShapeError(ValueError):
     """A weights file does not fit the network it is loaded into."""
 
 
+NORMS = {"batch": "batch", "instance": ("instance", {"affine": True}), "group": ("group", {"num_groups": 1})}  # one group: fits every layer width
+
+
 def build_backbone(
-    architecture: str, in_channels: int, image_size: list[int], model_kwargs: dict | None = None
+    architecture: str,
+    in_channels: int,
+    image_size: list[int],
+    model_kwargs: dict | None = None,
+    norm: str | None = None,
+    stem_pool: bool = True,
 ) -> tuple[nn.Module, int]:
-    """A MONAI network without its last linear layer, and the width of the features it returns."""
+    """A MONAI network without its last linear layer, and the width of the features it returns.
+
+    `norm` (batch, instance, group) replaces the normalisation layers of DenseNets and ResNets; `stem_pool`
+    False drops a DenseNet's max-pool after its first convolution."""
     kwargs = dict(model_kwargs or {})
+    if norm is not None:
+        if architecture not in DENSENETS and architecture not in RESNETS:
+            raise ValueError(f"training.norm is for DenseNet and ResNet backbones, not {architecture!r}")
+        kwargs["norm"] = NORMS[norm]
+    if not stem_pool and architecture not in DENSENETS:
+        raise ValueError(f"training.stem_pool false is for DenseNet backbones, not {architecture!r}")
     if architecture in DENSENETS:
         net = DENSENETS[architecture](spatial_dims=3, in_channels=in_channels, out_channels=1, **kwargs)
         dim = net.class_layers.out.in_features
         net.class_layers.out = nn.Identity()
+        if not stem_pool:
+            net.features.pool0 = nn.Identity()
     elif architecture in RESNETS:
         # conv1_t_stride=2: MONAI's default stride 1 on the first axis makes 3D ResNets 5-15x slower.
         kwargs.setdefault("conv1_t_stride", 2)
@@ -100,9 +119,11 @@ def build_model(
     clinical_dim: int = 0,
     clinical_hidden: int = 16,
     model_kwargs: dict | None = None,
+    norm: str | None = None,
+    stem_pool: bool = True,
 ) -> PairClassifier:
     """The classifier of one experiment."""
-    backbone, dim = build_backbone(architecture, in_channels, image_size, model_kwargs)
+    backbone, dim = build_backbone(architecture, in_channels, image_size, model_kwargs, norm, stem_pool)
     return PairClassifier(backbone, dim, n_classes, clinical_dim, clinical_hidden)
 
 

@@ -89,7 +89,7 @@ def pretrain_fold(
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
     scaler = torch.amp.GradScaler(dev.type, enabled=amp)
-    unweighted = {**settings, "weighted_sampler": False}
+    unweighted = {**settings, "balance": "none"}
     augment = BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
 
     def run_epoch(epoch: int) -> dict:
