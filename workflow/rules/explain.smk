@@ -31,6 +31,8 @@ rule explain:
         metadata=f"{MODEL_DIR}/metadata.json",
         pairs=PAIRS,
         manifest=MANIFEST,
+        grid=TENSOR_GRID,
+        tensors=experiment_store_files,
     output:
         report(
             directory(EXPLAIN_DIR),
