@@ -13,7 +13,7 @@ rule tensor_grid:
         f"{LOGS}/tensor_grid/tensor_grid.log",
     localrule: True
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/base.yaml"
     params:
         settings=settings(**TENSOR_GRID_SETTINGS),
         code=script_code("tensor_grid"),
@@ -33,7 +33,7 @@ rule study_tensors:
     benchmark:
         f"{BENCHMARKS}/study_tensors/{{patient}}_{{study}}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/base.yaml"
     threads: 1
     resources:
         mem_mb=config["tensor_store"]["mem_mb"],

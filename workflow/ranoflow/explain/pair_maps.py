@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -215,13 +214,10 @@ def pair_input(item: dict, resolved: dict, store_dir: str | Path, geometry: dict
     same way (ranoflow.train.transforms), with the way back to the atlas grid.
 
     The store's grid is one crop of the atlas brain box and the fit to image_size (`geometry`, the store's
-    grid.json); MONAI records those operations on a probe of the atlas grid, so `to_atlas` sends maps back
-    through their inverse.
+    grid.json); `to_atlas` sends maps back through its inverse (ranoflow.train.tensor_store.to_atlas).
     """
-    from monai.data import MetaTensor
-
     from ranoflow.train.datasets import StoreDataset
-    from ranoflow.train.tensor_store import grid_transform
+    from ranoflow.train.tensor_store import to_atlas
     from ranoflow.train.transforms import assemble_pairs
 
     training = resolved["training"]
@@ -232,16 +228,6 @@ def pair_input(item: dict, resolved: dict, store_dir: str | Path, geometry: dict
     image = assemble_pairs(
         sample["studies"][None], sample["masks"][None], resolved["input"], training.get("pair_mask", "intersection")
     )
-    geometric = grid_transform(geometry)
-    probe = geometric(MetaTensor(torch.zeros((1, *geometry["atlas_shape"]))))
-
-    def to_atlas(frames: np.ndarray) -> np.ndarray:
-        maps = MetaTensor(
-            torch.as_tensor(frames, dtype=torch.float32),
-            meta=copy.deepcopy(probe.meta),
-            applied_operations=copy.deepcopy(probe.applied_operations),  # inverse() pops from them
-        )
-        return np.asarray(geometric.inverse(maps).detach().cpu())
 
     extra = (torch.as_tensor(item["clinical"], dtype=torch.float32)[None],) if resolved["clinical"] else ()
     channels = list(resolved["channels"])
@@ -249,7 +235,7 @@ def pair_input(item: dict, resolved: dict, store_dir: str | Path, geometry: dict
         image=image.float(),
         channels=[c.replace("_", " ") for c in channels],
         groups=channel_groups(channels),
-        to_atlas=to_atlas,
+        to_atlas=lambda frames: to_atlas(frames, geometry),
         extra=extra,
     )
 

@@ -61,17 +61,57 @@ def grid_geometry(atlas_mask_path: str | Path, image_size: Sequence[int], fit: s
     }
 
 
-def grid_transform(geometry: dict):
-    """MONAI array transforms from the atlas grid to the training grid (invertible: explain maps go back)."""
-    from monai import transforms as mt
+def _axis_windows(n_in: int, n_out: int) -> tuple[slice, slice]:
+    """(source, target) slices of a centred crop or pad of n_in voxels to n_out along one axis."""
+    if n_out >= n_in:
+        before = (n_out - n_in) // 2
+        return slice(0, n_in), slice(before, before + n_in)
+    start = (n_in - n_out) // 2
+    return slice(start, start + n_out), slice(0, n_out)
 
+
+def _resample(volumes: np.ndarray, shape: Sequence[int], smooth: bool) -> np.ndarray:
+    """(C, *in) -> (C, *shape), trilinear on voxel centres (as torch's align_corners=False); with `smooth`
+    a Gaussian of sigma (factor - 1) / 2 first along every axis that is shrunk (anti-aliasing)."""
+    from scipy import ndimage
+
+    factors = [i / o for i, o in zip(volumes.shape[1:], shape)]
+    sigma = [0.0, *[max((f - 1) / 2, 0.0) for f in factors]]
+    source = ndimage.gaussian_filter(volumes, sigma) if smooth and any(sigma) else volumes
+    axes = [np.clip((np.arange(o) + 0.5) * f - 0.5, 0, i - 1)
+            for o, f, i in zip(shape, factors, volumes.shape[1:])]
+    coords = np.stack(np.meshgrid(*axes, indexing="ij"))
+    return np.stack([ndimage.map_coordinates(v, coords, order=1, mode="nearest") for v in source])
+
+
+def to_grid(volumes: np.ndarray, geometry: dict) -> np.ndarray:
+    """(C, *atlas grid) -> (C, *image_size): the atlas brain box, then resized or centre cropped/padded."""
+    start, end = geometry["box_start"], geometry["box_end"]
+    box = volumes[:, start[0]:end[0], start[1]:end[1], start[2]:end[2]].astype(np.float32)
     size = geometry["image_size"]
-    fit = (
-        mt.Resize(spatial_size=size, mode="trilinear", anti_aliasing=True)
-        if geometry["fit"] == "resize"
-        else mt.ResizeWithPadOrCrop(spatial_size=size)
-    )
-    return mt.Compose([mt.SpatialCrop(roi_start=geometry["box_start"], roi_end=geometry["box_end"]), fit])
+    if geometry["fit"] == "resize":
+        return _resample(box, size, smooth=True)
+    out = np.zeros((len(box), *size), np.float32)
+    windows = [_axis_windows(n, o) for n, o in zip(box.shape[1:], size)]
+    out[(slice(None), *[w[1] for w in windows])] = box[(slice(None), *[w[0] for w in windows])]
+    return out
+
+
+def to_atlas(frames: np.ndarray, geometry: dict) -> np.ndarray:
+    """(K, *image_size) -> (K, *atlas grid): the inverse of to_grid (zero outside the brain box), to draw
+    maps computed on the network's grid over the atlas."""
+    start, end = geometry["box_start"], geometry["box_end"]
+    box_shape = [e - s for s, e in zip(start, end)]
+    frames = np.asarray(frames, np.float32)
+    if geometry["fit"] == "resize":
+        box = _resample(frames, box_shape, smooth=False)
+    else:
+        box = np.zeros((len(frames), *box_shape), np.float32)
+        windows = [_axis_windows(n, o) for n, o in zip(box_shape, frames.shape[1:])]
+        box[(slice(None), *[w[0] for w in windows])] = frames[(slice(None), *[w[1] for w in windows])]
+    out = np.zeros((len(frames), *geometry["atlas_shape"]), np.float32)
+    out[:, start[0]:end[0], start[1]:end[1], start[2]:end[2]] = box
+    return out
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -84,7 +124,6 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 def write_study_store(study_dir: str | Path, geometry: dict, images_path: str | Path, mask_path: str | Path) -> str:
     """One study's store files from its preprocessed directory; returns what was written (for the log)."""
     import nibabel as nib
-    import torch
 
     study = Path(study_dir)
     images_path, mask_path = Path(images_path), Path(mask_path)
@@ -107,8 +146,7 @@ def write_study_store(study_dir: str | Path, geometry: dict, images_path: str | 
         else:
             volumes.append(np.zeros(shape, np.float32))
     brain = np.asarray(nib.load(str(study / "brain_mask.nii.gz")).dataobj) > 0
-    stacked = torch.as_tensor(np.stack([*volumes, brain.astype(np.float32)]))
-    fitted = np.asarray(grid_transform(geometry)(stacked).detach().cpu())
+    fitted = to_grid(np.stack([*volumes, brain.astype(np.float32)]), geometry)
     images = fitted[: len(MODALITIES)].astype(np.float16)
     for k, m in enumerate(MODALITIES):
         if m not in present:
