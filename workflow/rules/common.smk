@@ -333,11 +333,7 @@ PRETEXT_TASKS = {
     name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
 }
 PRETRAINED_DIR = f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}"
-stop_if(
-    "; ".join(
-        grid_overrides({**RESOLVED_EXPERIMENTS, **PRETEXT_TASKS}, TRAINING)
-    )
-)
+stop_if("; ".join(grid_overrides({**RESOLVED_EXPERIMENTS, **PRETEXT_TASKS}, TRAINING)))
 
 # The tensor store: every paired study once at the training grid, read by pretrain, train and explain.
 TENSORS = f"{RESULTS}/tensors"
@@ -357,7 +353,10 @@ def _store_files(roles, path, mtime):
     # once per set of studies read (and pairs.tsv): an input function costs a dict lookup per job
     pairs = _read_tsv(path, mtime)
     studies = pd.concat(
-        [pairs[["patient", role]].set_axis(["patient", "study"], axis=1) for role in roles]
+        [
+            pairs[["patient", role]].set_axis(["patient", "study"], axis=1)
+            for role in roles
+        ]
     )
     studies = studies[studies["study"] != ""].drop_duplicates()
     return sorted(
