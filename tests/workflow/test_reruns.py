@@ -142,8 +142,8 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
 
 
 # What a preprocessed image feeds: every rule downstream of `register`.
-FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "train", "aggregate_experiment", "summary",
-                 "results_table", "explain", "explain_summary", "explanations_table"}
+FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "study_tensors", "train", "aggregate_experiment",
+                 "summary", "results_table", "explain", "explain_summary", "explanations_table"}
 FROM_TRAIN = {"train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary",
               "explanations_table"}
 FROM_EXPLAIN = {"explain", "explain_summary", "explanations_table"}
@@ -157,11 +157,11 @@ def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:
     return [
         # the tiny run has spacing 6, registration 6, margin 5: the values as a set stay {5, 6}
         ("preprocessing.spacing_mm", {"preprocessing": {"spacing_mm": pre["margin_mm"]}},
-         {"atlas_grid"} | FROM_REGISTER),
+         {"atlas_grid", "tensor_grid"} | FROM_REGISTER),
         ("preprocessing.margin_mm", {"preprocessing": {"margin_mm": pre["spacing_mm"]}},
-         {"atlas_grid"} | FROM_REGISTER),
+         {"atlas_grid", "tensor_grid"} | FROM_REGISTER),
         ("preprocessing.registration_mm", {"preprocessing": {"registration_mm": pre["margin_mm"]}},
-         {"atlas_grid"} | FROM_REGISTER),
+         {"atlas_grid", "tensor_grid"} | FROM_REGISTER),
         # the skull strip runs inside the register job (skull_strip.separate_job: false)
         ("preprocessing.qc.min_brain_ml", {"preprocessing": {"qc": {"min_brain_ml": pre["seed"]}}},
          FROM_REGISTER),

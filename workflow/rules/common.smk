@@ -359,14 +359,11 @@ def _store_files(roles, path, mtime):
         ]
     )
     studies = studies[studies["study"] != ""].drop_duplicates()
-    return sorted(
-        path
+    # the images file only: its study_tensors job writes the mask beside it (half the inputs to plan)
+    return [
+        STUDY_TENSORS.format(patient=patient, study=study)
         for patient, study in sorted(studies.itertuples(index=False, name=None))
-        for path in (
-            STUDY_TENSORS.format(patient=patient, study=study),
-            STUDY_TENSOR_MASK.format(patient=patient, study=study),
-        )
-    )
+    ]
 
 
 def store_files(references):
