@@ -152,7 +152,8 @@ def time_steps(data, settings: dict, device, step_s: float, steps: int, assemble
             time.sleep(step_s)  # the GPU's forward and backward pass
             done += 1
             if done == 0:  # warm-up over: worker start-up and the first pages read
-                timer = StepTimer()
+                timer.data = timer.compute = 0.0
+                timer.steps = -1  # the step now running is counted when it ends
             if done >= steps:
                 break
         epoch += 1
