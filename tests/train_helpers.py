@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from ranoflow.train.tensor_store import build_store, grid_geometry
 from ranoflow.vocabulary import CLASSES
 
 RADIUS_CHANGE = {"CR": 0.0, "PR": 0.5, "SD": 1.0, "PD": 1.6}  # current radius / previous radius
@@ -74,4 +75,19 @@ def make_dataset(root: Path, n_patients: int = 12, pairs_per_patient: int = 2, s
     paths["folds"].write_text(json.dumps({"protocol": "patient", "leaky": False, "k": k, "seed": 0,
                                           "folds": folds}))
     pd.DataFrame(manifest).to_csv(paths["manifest"], sep="\t", index=False)
+    atlas_mask(shape).to_filename(root / "atlas_brain_mask.nii.gz")
+    paths["atlas_mask"] = root / "atlas_brain_mask.nii.gz"
     return paths
+
+
+def atlas_mask(shape) -> nib.Nifti1Image:
+    """The brain mask of the tiny studies' grid (every study's brain), as the atlas of their grid."""
+    brain, _ = _volume(tuple(shape), np.zeros(3), 0.0, np.random.default_rng(0))
+    return nib.Nifti1Image(brain.astype(np.uint8), np.diag([2.0, 2.0, 2.0, 1.0]))
+
+
+def make_store(paths: dict[str, Path], image_size, fit: str = "resize", margin: int = 1) -> Path:
+    """The tensor store of a make_dataset tree (what rules tensor_grid and study_tensors write)."""
+    geometry = grid_geometry(paths["atlas_mask"], image_size, fit, margin)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    return build_store(manifest, geometry, paths["manifest"].parent / "tensors")

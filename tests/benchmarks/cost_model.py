@@ -1,5 +1,6 @@
-"""Cost model of a workflow config's grid (default config/lumiere.yaml): CPU-hours of preprocessing and
-GPU-hours of training, each figure marked [measured] or [projected: from what].
+"""Cost model of a workflow config's grid (default config/lumiere.yaml): CPU-hours of preprocessing,
+GPU-hours of training, and what a cluster user budgets besides: disk (preprocessed images, the tensor
+store, checkpoints) and memory per train job; each figure marked [measured] or [projected: from what].
 
 Measured here:
   * one LUMIERE-sized study through the register job (tests/benchmarks/preprocessing.py): CPU seconds;
@@ -12,12 +13,16 @@ Projected from those:
     pairs x (k-1)/k x (1 - val_fraction); validation and test pairs cost one forward pass each;
   * GPU seconds per step without a GPU measurement: 3 x forward FLOPs x batch / --gpu-tflops
     (an assumed effective throughput of 3D CNN training with AMP on an H100/H200-class card; replace it
-    with a measurement: --gpu-step-s densenet264=0.3, from tests/benchmarks/gpu_check.sh);
+    with a measurement: --gpu-step-s densenet264=0.3, from tests/benchmarks/gpu_check.py);
   * hours = runs (experiments x folds, pretext tasks x folds) x epochs x seconds per epoch; the table
     says how they scale with folds, experiments, epochs and image size (FLOPs grow with the voxels).
 
   python tests/benchmarks/cost_model.py                        # measures, then prints the model
   python tests/benchmarks/cost_model.py --preprocess-cpu-s 30 --cpu-archs none   # reuse figures, no CPU timing
+
+Disk and memory (projected from the config): preprocessed images on the atlas grid, the tensor store of every
+study at training.image_size (and the per-pair cache of earlier versions it replaced), the kept model
+weights and the running jobs' checkpoints, and the memory of a train job reading the store.
 """
 
 from __future__ import annotations
@@ -96,6 +101,72 @@ def epoch_plan(config: dict, pairs: int) -> dict:
     return {"k": k, "train_pairs": train, "val_pairs": pairs * (k - 1) / k * val, "test_pairs": pairs / k}
 
 
+SRI24_EXTENT_MM = (240, 240, 155)  # the atlas space LUMIERE's images are registered to
+PREPROCESSED_FILES = 6  # per study on the atlas grid: 4 modalities, brain mask, tumour segmentation
+
+
+def footprint(config: dict, runs: list[dict], studies: int, pairs: int, k: int) -> None:
+    """Disk of preprocessed images, tensor store (and the per-pair cache it replaced), checkpoints; memory
+    per train job. All projected from the config (the store's file format is exact: see tensor_store)."""
+    import numpy as np
+
+    from ranoflow.train.experiments import canonical_references
+    from ranoflow.train.models import build_model
+    from ranoflow.train.tensor_store import store_bytes
+    from ranoflow.vocabulary import CLASSES
+
+    spacing = float(config["preprocessing"]["spacing_mm"])
+    atlas = [math.ceil(e / spacing) for e in SRI24_EXTENT_MM]
+    preprocessed = studies * PREPROCESSED_FILES * int(np.prod(atlas)) * 4
+    size = config["training"]["image_size"]
+    voxels = int(np.prod(size))
+    store = store_bytes(studies, size)
+    experiments = {r["name"]: r for r in runs if r["kind"] == "train"}
+    combos = {}
+    for name, e in config["experiments"].items():
+        refs = canonical_references(e.get("references"))
+        key = (tuple(sorted(e["modalities"])), e["input"], tuple(refs))
+        combos[key] = experiments[name]["in_channels"]
+    old_cache = pairs * sum(combos.values()) * voxels * 4
+    print(f"\ndisk and memory ({studies} studies, {pairs} pairs, {len(experiments)} experiments):")
+    print(f"  preprocessed images: {preprocessed / 1e9:.1f} GB uncompressed float32, less as .nii.gz "
+          f"[projected: {studies} studies x {PREPROCESSED_FILES} volumes x {'x'.join(map(str, atlas))} voxels "
+          f"(SRI24's {SRI24_EXTENT_MM} mm at {spacing:g} mm)]")
+    print(f"  training data, the tensor store (results/tensors): {store / 1e9:.1f} GB for the whole grid "
+          f"[projected: {studies} studies x (4 modalities x {voxels} voxels x 2 bytes + packed mask), the "
+          f"store's exact file sizes; tests/benchmarks/loader.py measures them]")
+    print(f"    before it, the per-pair cache (training.cache: disk): {old_cache / 1e9:.0f} GB "
+          f"[projected: {pairs} pairs x {sum(combos.values())} channels over the {len(combos)} distinct input "
+          f"combinations x {voxels} voxels x 4 bytes]")
+    params: dict[tuple, int] = {}
+    checkpoints = 0
+    for run in runs:
+        t = run["training"]
+        key = (run["architecture"], run["in_channels"], tuple(t["image_size"]))
+        if key not in params:
+            model = build_model(run["architecture"], run["in_channels"], len(CLASSES), t["image_size"],
+                                model_kwargs=t["model_kwargs"])
+            params[key] = sum(p.numel() for p in model.parameters())
+        checkpoints += k * params[key] * 4  # model.pt (or backbone.pt) kept per run and fold
+    largest = max(params.values())
+    print(f"  checkpoints: {checkpoints / 1e9:.2f} GB of model.pt/backbone.pt kept for {len(runs)} runs x {k} folds, "
+          f"plus a checkpoint.pt of up to {3 * largest * 4 / 1e9:.2f} GB per running job (weights and AdamW's two "
+          f"moments; deleted when the job ends) [projected: parameters x 4 bytes]")
+    largest_exp = max(experiments.values(), key=lambda r: r["in_channels"])
+    exp = config["experiments"][largest_exp["name"]]
+    n_mods = len(exp["modalities"])
+    sides = 1 + len(canonical_references(exp.get("references")))
+    in_memory = studies * (n_mods * voxels * 2 + voxels // 8)
+    t = largest_exp["training"]
+    batches = t["batch_size"] * max(t["num_workers"], 1) * 2 * sides * n_mods * voxels * 2
+    job_mb = config["resources"]["train"]["mem_mb"]
+    print(f"  memory per train job: {in_memory / 1e9:.1f} GB of store read into memory (at most {n_mods} "
+          f"modalities of every study, experiment {largest_exp['name']}) + {batches / 1e9:.2f} GB of prefetched "
+          f"batches ({max(t['num_workers'], 1)} workers x 2) + about 3 GB for torch and CUDA = "
+          f"{in_memory / 1e9 + batches / 1e9 + 3:.1f} GB of resources.train.mem_mb {job_mb / 1000:.0f} GB "
+          f"[projected]; tensor_store.load auto memory-maps the store when it takes more than half of mem_mb")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=REPO / "config/lumiere.yaml")
@@ -110,7 +181,7 @@ def main() -> None:
                         help="assumed effective TFLOP/s of 3D CNN training with AMP on one H100/H200-class GPU (DenseNets "
                         "are bound by the memory traffic of normalisation and concatenation, far below peak)")
     parser.add_argument("--gpu-step-s", action="append", default=[],
-                        help="measured GPU seconds per step, ARCH=S (repeatable; gpu_check.sh prints them)")
+                        help="measured GPU seconds per step, ARCH=S (repeatable; tests/benchmarks/gpu_check.py prints them)")
     parser.add_argument("--epochs", type=float, help="epochs per run (default: the config's max_epochs)")
     args = parser.parse_args()
     import torch
@@ -181,8 +252,9 @@ def main() -> None:
         for factor, what in ((0.5, "early stopping at about half of max_epochs"),
                              (0.42, "image_size 96^3"), (0.5 * 0.42, "both")):
             print(f"  {what}: {total_h * factor:.1f} GPU-hours")
-    print("The data loader must keep up: at the projected step time each step reads batch x "
-          "channels x voxels x 4 bytes from the cache (cache: memory where it fits, else disk on local SSD).")
+    footprint(config, runs, args.studies, args.pairs, plan["k"])
+    print("The data loader must keep up: each step reads batch x studies x modalities x voxels x 2 bytes from the "
+          "tensor store (in memory where it fits); tests/benchmarks/loader.py measures the data-wait share.")
 
 
 if __name__ == "__main__":

@@ -48,14 +48,15 @@ def synthetic_data(root: Path, experiment: dict, n_pairs: int):
     import pandas as pd
 
     from ranoflow.train.datasets import prepare_data
-    from train_helpers import make_dataset
+    from train_helpers import make_dataset, make_store
 
     paths = make_dataset(root, n_patients=max(2, (n_pairs + 1) // 2), pairs_per_patient=2, shape=(48, 48, 48))
+    store = make_store(paths, experiment["training"]["image_size"], experiment["training"]["fit"])
     pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
     pairs["weeks_between"] = pairs["weeks_between"].astype(int)
     manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
     ids = pairs["id"].tolist()[:n_pairs]
-    return prepare_data(experiment, pairs, manifest, {"train": ids, "val": [], "test": []}, threads=1)
+    return prepare_data(experiment, pairs, manifest, {"train": ids, "val": [], "test": []}, store)
 
 
 def time_train_loop(experiment: dict, device: str, steps: int, threads: int) -> dict:
@@ -67,6 +68,7 @@ def time_train_loop(experiment: dict, device: str, steps: int, threads: int) -> 
     from ranoflow.train.datasets import class_weights
     from ranoflow.train.loop import select_device, train_epoch, train_loader
     from ranoflow.train.models import build_model
+    from ranoflow.train.transforms import uses_gamma
     from ranoflow.vocabulary import CLASSES
 
     settings = experiment["training"]
@@ -74,7 +76,6 @@ def time_train_loop(experiment: dict, device: str, steps: int, threads: int) -> 
     dev = select_device(device)
     amp = bool(settings["amp"]) and dev.type == "cuda"  # as ranoflow.train.fold decides
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-        settings["cache_dir"] = str(Path(tmp) / "cache")
         data = synthetic_data(Path(tmp), experiment, steps * settings["batch_size"] + 1)
         model = build_model(experiment["architecture"], experiment["in_channels"], len(CLASSES),
                             settings["image_size"], data.clinical_dim, settings["clinical_hidden"],
@@ -82,9 +83,9 @@ def time_train_loop(experiment: dict, device: str, steps: int, threads: int) -> 
         loss_fn = nn.CrossEntropyLoss(weight=class_weights(data.train_labels).to(dev))
         optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
         scaler = torch.amp.GradScaler(dev.type, enabled=amp)
-        augment = BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
+        augment = BatchAugment(settings["augment"], gamma=uses_gamma(experiment["input"]))
         for epoch in range(2):  # the first epoch warms up; the second is measured
-            loader = train_loader(data.train, data.train_labels, settings, seed=epoch)
+            loader = data.on_device(train_loader(data.train, data.train_labels, settings, seed=epoch), dev)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()

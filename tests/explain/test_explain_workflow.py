@@ -82,6 +82,16 @@ def fabricate(root: Path, k: int = 2) -> dict:
          "protocol": ["patient"] * 3, "median_balanced_accuracy": [0.5, 0.75, 0.25]}
     ).to_csv(results / "metrics" / "summary.tsv", sep="\t", index=False)
 
+    # the tensor store the train jobs read (rules tensor_grid and study_tensors), on the studies' own grid
+    from ranoflow.train.tensor_store import build_store, grid_geometry
+
+    atlas_mask = results / "preprocessed" / "atlas" / "brain_mask.nii.gz"
+    atlas_mask.parent.mkdir(parents=True)
+    first = results / "preprocessed" / "Patient-001" / "week-010" / "brain_mask.nii.gz"
+    atlas_mask.write_bytes(first.read_bytes())
+    geometry = grid_geometry(atlas_mask, training["image_size"], training["fit"], 0)
+    store = build_store(manifest_df.assign(dir=[str(root / d) for d in manifest_df["dir"]]), geometry,
+                        results / "tensors")
     ids = list(pairs_df["id"])
     for fold in range(k):
         out = results / "models" / "strong" / f"fold_{fold}"
@@ -96,7 +106,7 @@ def fabricate(root: Path, k: int = 2) -> dict:
                               test, ["T1", "FLAIR"], [])
         rows = []
         for item in items:
-            probs = predict_proba(model, pair_input(item, resolved).image)
+            probs = predict_proba(model, pair_input(item, resolved, store, geometry).image)
             rows.append({"id": item["id"], "patient": item["patient"], "label": LABELS[ids.index(item["id"])],
                          "predicted": "CR PR SD PD".split()[int(np.argmax(probs))],
                          **{f"prob_{c}": p for c, p in zip(["CR", "PR", "SD", "PD"], probs)}})

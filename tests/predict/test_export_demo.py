@@ -33,7 +33,7 @@ def test_the_exported_demo_model_reproduces_the_workflows_probabilities(tiny_dem
         items, _ = pair_items(read_tsv("results/index/pairs.tsv"), read_tsv("results/preprocessed/manifest.tsv"),
                               list(predictions["id"][:1]), resolved["modalities"], resolved["clinical"],
                               resolved["training"]["use_flagged"], resolved["references"])
-        pair = pair_input(items[0], resolved)
+        pair = pair_input(items[0], resolved, "results/tensors", card["grid"])
         extra = pair.extra[0].numpy() if pair.extra else np.zeros((1, 0), np.float32)
         out = run_export_check(export / "model.pt2", pair.image.numpy(), extra, tmp_path)
         written = predictions.set_index("id").loc[items[0]["id"], [f"prob_{c}" for c in card["classes"]]]

@@ -1,5 +1,5 @@
-"""Training stage units: experiment resolution, channel layout, clinical encoding, pair items, caching,
-augmentation, sampling, models and weights."""
+"""Training stage units: experiment resolution, channel layout, clinical encoding, pair items, the tensor
+store and pair assembly, augmentation, sampling, models and weights."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from train_helpers import make_dataset
+from train_helpers import make_dataset, make_store
 
-from ranoflow.preprocess.qc import aggregate
-from ranoflow.train import clinical, datasets, experiments, models, pair_items, transforms
+from ranoflow.train import clinical, datasets, experiments, models, pair_items, tensor_store, transforms
 from ranoflow.train.augment import BatchAugment
 from ranoflow.train.fold import train_fold
 
@@ -104,62 +103,117 @@ def test_clinical_rejects_values_the_index_stage_did_not_normalise():
 
 
 # ---------------------------------------------------------------------------------- datasets
-@pytest.mark.parametrize(("mode", "channels"), [("stack", 6), ("subtract", 3)])
-def test_pair_input_channels_and_size(tmp_path, mode, channels):
-    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(20, 18, 16), k=2)
-    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
-    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
-    items, left = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1", "T2", "FLAIR"], ["age"])
-    assert left.empty and len(items) == 2
-    transform = transforms.preprocess_transform(["T1", "T2", "FLAIR"], mode, [12, 12, 12], "resize")
-    out = transform(items[0])
-    assert tuple(out["image"].shape) == (channels, 12, 12, 12)
-    sides = {f"{side}_{key}" for side in ("current", "previous") for key in ("study", "dir", "checksum")}
-    assert set(out) == {"id", "patient", "label", "clinical", "image", *sides}
-    assert out["current_dir"].endswith(out["current_study"]) and out["previous_dir"].endswith(out["previous_study"])
-    if mode == "subtract":  # current minus previous of the same modality
-        stacked = transforms.preprocess_transform(["T1", "T2", "FLAIR"], "stack", [12, 12, 12], "resize")(items[0])
-        torch.testing.assert_close(out["image"], stacked["image"][:3] - stacked["image"][3:])
+def _tables(paths):
+    tsv = lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)  # noqa: E731
+    return tsv(paths["pairs"]), tsv(paths["manifest"])
 
 
-def test_disk_cache_is_keyed_by_settings(tmp_path):
-    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1)
-    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
-    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+def test_store_holds_each_study_once_at_the_grid_with_its_mask(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(20, 18, 16), k=2,
+                         drop_flair_patient=True)
+    store = make_store(paths, [12, 10, 8])
+    pairs, manifest = _tables(paths)
+    geometry = json.loads((store / "grid.json").read_text())
+    assert geometry["atlas_shape"] == [20, 18, 16] and geometry["image_size"] == [12, 10, 8]
+    for row in manifest.itertuples():
+        images, mask = tensor_store.study_files(store, row.patient, row.study)
+        array = np.load(images, mmap_mode="r")
+        assert array.dtype == np.float16 and array.shape == (4, 12, 10, 8)
+        brain = tensor_store.unpack_mask(np.load(mask), [12, 10, 8])
+        assert 0.3 < brain.mean() < 0.9
+        has_flair = "FLAIR" in row.modalities
+        assert np.isnan(array[3]).all() != has_flair  # a modality the study lacks is NaN
+    lacking = manifest[~manifest["modalities"].str.contains("FLAIR")].iloc[0]
+    with pytest.raises(tensor_store.StoreFileError, match="has no FLAIR"):
+        tensor_store.open_study(*tensor_store.study_files(store, lacking.patient, lacking.study), ["FLAIR"],
+                                [12, 10, 8], mmap=True)
+
+
+@pytest.mark.parametrize("mode", ["stack", "subtract", "stack_diff"])
+def test_pairs_are_assembled_per_batch_in_the_channel_order_of_the_experiment(mode):
+    studies = torch.randn(2, 3, 2, 4, 4, 4).half()  # batch, study (current, previous, nadir), modality
+    masks = torch.ones(2, 3, 4, 4, 4, dtype=torch.bool)
+    image = transforms.assemble_pairs(studies, masks, mode, "none")
+    names = experiments.channel_names(["T1", "T2"], mode, ["previous", "nadir"])
+    assert image.dtype == torch.float32 and tuple(image.shape) == (2, len(names), 4, 4, 4)
+    x = studies.float()
+    expected = {
+        "T1_current": x[:, 0, 0], "T2_current": x[:, 0, 1], "T1_previous": x[:, 1, 0], "T2_nadir": x[:, 2, 1],
+        "T1_current-previous": x[:, 0, 0] - x[:, 1, 0], "T2_current-nadir": x[:, 0, 1] - x[:, 2, 1],
+    }
+    for name, value in expected.items():
+        if name in names:
+            torch.testing.assert_close(image[:, names.index(name)], value)
+
+
+def test_pair_mask_intersection_keeps_the_mask_rim_out_of_a_difference():
+    current, previous = torch.zeros(1, 1, 6, 6, 6), torch.zeros(1, 1, 6, 6, 6)
+    masks = torch.zeros(1, 2, 6, 6, 6, dtype=torch.bool)
+    masks[0, 0, 1:5, 1:5, 1:5] = True
+    masks[0, 1, 1:5, 1:5, 2:6] = True  # the previous study's mask is shifted by one voxel
+    current[masks[:, :1]] = 1.0
+    previous[masks[:, 1:]] = 1.0
+    studies = torch.stack([current, previous], dim=1)
+    own = transforms.assemble_pairs(studies, masks, "subtract", "none")
+    shared = transforms.assemble_pairs(studies, masks, "subtract", "intersection")
+    assert own.abs().sum() == 2 * 16  # the rim where only one mask holds brain
+    assert shared.abs().sum() == 0
+    stacked = transforms.assemble_pairs(studies, masks, "stack", "intersection")
+    assert stacked.sum() == 2 * 4 * 4 * 3  # each study within the common brain only
+
+
+def test_memory_and_memory_mapped_stores_give_the_same_batches(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(16, 16, 16), k=2)
+    store = make_store(paths, [8, 8, 8])
+    pairs, manifest = _tables(paths)
+    items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T2", "CT1"], ["age"])
+    loaded = [datasets.StoreDataset(items, store, ["T2", "CT1"], ["previous"], [8, 8, 8], memory)
+              for memory in (True, False)]
+    for a, b in zip(loaded[0], loaded[1]):
+        assert a["studies"].shape == (2, 2, 8, 8, 8) and a["studies"].dtype == torch.float16
+        torch.testing.assert_close(a["studies"], b["studies"])
+        assert torch.equal(a["masks"], b["masks"]) and a["id"] == b["id"]
+    stored = np.load(tensor_store.study_files(store, items[0]["patient"], items[0]["current_study"])[0])
+    torch.testing.assert_close(loaded[0][0]["studies"][0].numpy(), stored[[0, 2]])  # CT1, T2 in MODALITIES order
+    assert loaded[1].nbytes() == 4 * (2 * 8**3 * 2 + 8**3 // 8)
+    assert datasets.in_memory("auto", loaded[1].nbytes(), memory_mb=1)
+    assert not datasets.in_memory("auto", 10 * 2**20, memory_mb=10)
+    assert not datasets.in_memory("mmap", 1, memory_mb=10**6)
+
+
+@pytest.mark.parametrize("which", ["images", "mask"])
+def test_a_truncated_store_file_is_named_in_one_line_and_discarded(tmp_path, which):
+    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1, shape=(12, 12, 12), k=1)
+    store = make_store(paths, [8, 8, 8])
+    pairs, manifest = _tables(paths)
     items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [])
-    for size in (8, 8, 10):
-        transform = transforms.preprocess_transform(["T1"], "stack", [size] * 3, "resize")
-        dataset = datasets.cached_dataset(items, transform, "disk", tmp_path / "cache", cache_key=str(size))
-        assert tuple(dataset[0]["image"].shape) == (2, size, size, size)
-    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+    broken = tensor_store.study_files(store, items[0]["patient"], items[0]["current_study"])[which == "mask"]
+    broken.write_bytes(broken.read_bytes()[: len(broken.read_bytes()) // 3 if which == "images" else 20])
+    with pytest.raises(tensor_store.StoreFileError) as error:
+        datasets.StoreDataset(items, store, ["T1"], ["previous"], [8, 8, 8], in_memory=True)
+    message = str(error.value)
+    assert str(broken) in message and "\n" not in message and "study_tensors" in message
+    assert not broken.exists()  # discarded: Snakemake plans its study_tensors job again
 
 
-def test_disk_cache_follows_new_images_of_a_study(tmp_path):
-    """Preprocessing rerun with another setting writes new images at the same paths: the disk cache
-    (keyed by the manifest's checksums) hands training the new tensors, not the cached old ones."""
-    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1, shape=(20, 20, 20))
-    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
-    transform = transforms.preprocess_transform(["T1"], "stack", [8, 8, 8], "resize")
+def test_a_store_of_another_grid_is_refused_naming_the_file(tmp_path):
+    paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1, shape=(12, 12, 12), k=1)
+    store = make_store(paths, [8, 8, 8])
+    pairs, manifest = _tables(paths)
+    items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [])
+    with pytest.raises(tensor_store.StoreFileError, match=r"week-\d+\.npy: shape .* expected \[4, 10, 10, 10\]"):
+        datasets.StoreDataset(items, store, ["T1"], ["previous"], [10, 10, 10], in_memory=True)
 
-    def cached_image() -> torch.Tensor:
-        study_dirs = sorted({str(p.parent) for p in (tmp_path / "preprocessed").rglob("status.json")})
-        _, manifest = aggregate(study_dirs, outlier_mad=0)
-        items, _ = pair_items.pair_items(pairs, manifest.astype(str), pairs["id"].tolist(), ["T1"], [])
-        return datasets.cached_dataset(items, transform, "disk", tmp_path / "cache", cache_key="8")[0]["image"]
 
-    before = cached_image()
-    for side in ("current", "previous"):  # another grid: 16^3 voxels instead of 20^3
-        study = tmp_path / "preprocessed" / pairs["patient"][0] / pairs[side][0]
-        for name in ("T1.nii.gz", "brain_mask.nii.gz"):
-            image = nib.load(study / name)
-            data = np.asarray(image.dataobj)[2:18, 2:18, 2:18]
-            nib.save(nib.Nifti1Image(data * (3.0 if name == "T1.nii.gz" else 1), image.affine), study / name)
-    after = cached_image()
-    expected = transform(pair_items.pair_items(
-        pairs, pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False), pairs["id"].tolist(),
-        ["T1"], [])[0][0])["image"]
-    torch.testing.assert_close(after, expected)
-    assert not torch.allclose(after, before)
+def test_every_experiment_shares_the_stores_grid():
+    resolved = experiments.resolve_experiments(
+        {"a": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121"},
+         "b": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121",
+               "training": {"image_size": [24, 24, 24]}}}, TRAINING)
+    full = experiments.validated_section("training", TRAINING)
+    assert experiments.grid_overrides(resolved, full) == [
+        "b: training.image_size [24, 24, 24] differs from the tensor store's grid (training.image_size: "
+        "[16, 16, 16]); set it under training: for every experiment"]
 
 
 def test_pairs_lacking_a_modality_are_left_out(tmp_path):
@@ -188,19 +242,24 @@ def _with_nadir(tmp_path, paths):
         rows.append({"patient": pair.patient, "study": nadir, "status": "ok", "reason": "", "dir": str(directory),
                      "modalities": "CT1,T1,T2,FLAIR"})
     pairs["nadir"] = [f"week-{int(p[5:]) + 1:03d}" for p in pairs["previous"]]
-    return pairs, pd.concat([manifest, pd.DataFrame(rows)], ignore_index=True)
+    manifest = pd.concat([manifest, pd.DataFrame(rows)], ignore_index=True)
+    manifest.to_csv(paths["manifest"], sep="\t", index=False)
+    return pairs, manifest
 
 
-@pytest.mark.parametrize(("mode", "channels"), [("stack", 9), ("subtract", 6)])
+@pytest.mark.parametrize(("mode", "channels"), [("stack", 9), ("subtract", 6), ("stack_diff", 15)])
 def test_multi_reference_experiment_reads_each_reference_study(tmp_path, mode, channels):
     paths = make_dataset(tmp_path, n_patients=2, pairs_per_patient=1, shape=(20, 18, 16), k=2)
     pairs, manifest = _with_nadir(tmp_path, paths)
+    store = make_store(paths, [12, 12, 12])
     mods = ["T1", "T2", "FLAIR"]
     resolved = experiments.resolve_experiment(
         "e", {"e": {"modalities": mods, "input": mode, "references": ["nadir", "previous"],
                     "architecture": "densenet121"}}, TRAINING)
     assert resolved["references"] == ["previous", "nadir"] and resolved["in_channels"] == channels
     assert resolved["channels"][-1] == ("FLAIR_nadir" if mode == "stack" else "FLAIR_current-nadir")
+    assert resolved["channels"][:9 if mode == "stack_diff" else 0] == experiments.channel_names(
+        mods, "stack", resolved["references"])[:9 if mode == "stack_diff" else 0]
     items, left = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), mods, [], True,
                                         resolved["references"])
     assert left.empty
@@ -210,18 +269,16 @@ def test_multi_reference_experiment_reads_each_reference_study(tmp_path, mode, c
 
     def image(references, input_mode="stack"):
         refs_items, _ = pair_items.pair_items(pairs, manifest, [first["id"]], mods, [], True, references)
-        return transforms.preprocess_transform(mods, input_mode, [12, 12, 12], "resize", references)(
-            refs_items[0])["image"]
+        sample = datasets.StoreDataset(refs_items, store, mods, references, [12, 12, 12], True)[0]
+        return transforms.assemble_pairs(sample["studies"][None], sample["masks"][None], input_mode, "none")[0]
 
     both = image(resolved["references"], mode)
     assert tuple(both.shape) == (channels, 12, 12, 12)
     previous_only, nadir_only = image(["previous"]), image(["nadir"])
     torch.testing.assert_close(nadir_only[:3], previous_only[:3])  # the current study, the same crop
-    expected = (
-        torch.cat([previous_only, nadir_only[3:]])
-        if mode == "stack"
-        else torch.cat([previous_only[:3] - previous_only[3:], nadir_only[:3] - nadir_only[3:]])
-    )
+    stacked = torch.cat([previous_only, nadir_only[3:]])
+    differences = torch.cat([previous_only[:3] - previous_only[3:], nadir_only[:3] - nadir_only[3:]])
+    expected = {"stack": stacked, "subtract": differences, "stack_diff": torch.cat([stacked, differences])}[mode]
     torch.testing.assert_close(both, expected)
     assert not torch.allclose(previous_only[3:], nadir_only[3:])  # two different studies were read
     model = models.build_model("densenet121", resolved["in_channels"], 4, [12, 12, 12],
@@ -325,12 +382,12 @@ def test_training_refuses_a_fold_whose_training_split_lacks_a_class(tmp_path):
     folds = json.loads(paths["folds"].read_text())
     label = dict(zip(pairs["id"], pairs["label"]))
     folds["folds"][1]["train"] = [i for i in folds["folds"][1]["train"] if label[i] != "PR"]
-    settings = {"image_size": [8, 8, 8], "max_epochs": 1, "cache": "none",
+    settings = {"image_size": [8, 8, 8], "max_epochs": 1,
                 "model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}}
     spec = {"e": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121"}}
     experiment = experiments.resolve_experiment("e", spec, settings)
     with pytest.raises(ValueError, match="fold 1: no PR pair in the training split"):
-        train_fold(experiment, pairs, folds, manifest, 1, tmp_path / "model")
+        train_fold(experiment, pairs, folds, manifest, 1, tmp_path / "model", store_dir=make_store(paths, [8, 8, 8]))
     assert not (tmp_path / "model" / "model.pt").exists()
 
 
@@ -338,14 +395,63 @@ def test_an_experiment_without_the_previous_study_trains_and_its_checkpoint_foll
     paths = make_dataset(tmp_path, n_patients=8, pairs_per_patient=2, shape=(20, 18, 16))
     pairs, manifest = _with_nadir(tmp_path, paths)
     folds = json.loads(paths["folds"].read_text())
-    settings = {"image_size": [8, 8, 8], "max_epochs": 1, "cache": "none",
+    settings = {"image_size": [8, 8, 8], "max_epochs": 1,
                 "model_kwargs": {"init_features": 4, "growth_rate": 4, "block_config": [1, 1]}}
     spec = {"e": {"modalities": ["T1"], "input": "stack", "references": ["nadir"], "architecture": "densenet121"}}
     experiment = experiments.resolve_experiment("e", spec, settings)
-    train_fold(experiment, pairs, folds, manifest, 0, tmp_path / "model")
+    train_fold(experiment, pairs, folds, manifest, 0, tmp_path / "model", store_dir=make_store(paths, [8, 8, 8]))
     assert (tmp_path / "model" / "model.pt").is_file()
 
     items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], [], True, ["nadir"])
     fingerprint = datasets.content_fingerprint({"train": items})
     items[0]["nadir_checksum"] = "changed"  # new images of one pair's nadir study
     assert datasets.content_fingerprint({"train": items}) != fingerprint
+
+
+def _direction_pairs(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(studies (n, 2, 1, 8, 8, 8), masks, labels): a blob that shrinks (PR), grows (PD) or stays (SD) from
+    the previous study to the current one; only the direction of the change tells PR from PD."""
+    grid = torch.stack(torch.meshgrid(*[torch.arange(8.0)] * 3, indexing="ij"))
+    labels = torch.tensor([[1, 2, 3][i % 3] for i in range(n)])
+    studies = torch.zeros(n, 2, 1, 8, 8, 8)
+    for i, label in enumerate(labels.tolist()):
+        centre = 3.5 + torch.rand(3, 1, 1, 1, generator=generator) - 0.5
+        small, large = 1.2 + 0.3 * torch.rand((), generator=generator), 2.8 + 0.4 * torch.rand((), generator=generator)
+        radii = {1: (small, large), 2: (large, large), 3: (large, small)}[label]  # (current, previous)
+        for side, radius in enumerate(radii):
+            blob = ((grid - centre) ** 2).sum(0).sqrt() <= radius
+            studies[i, side, 0] = 1.0 + 2.0 * blob + 0.05 * torch.randn(8, 8, 8, generator=generator)
+    return studies.half(), torch.ones(n, 2, 8, 8, 8, dtype=torch.bool), labels
+
+
+def test_swapping_current_and_reference_changes_a_direction_aware_models_predictions():
+    """Issue 19's swap test: a reference model ([previous], stack_diff) trained on pairs whose label is the
+    direction of change must read which study is current: swapping the studies turns PR into PD."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    studies, masks, labels = _direction_pairs(96, generator)
+    resolved = experiments.resolve_experiment(
+        "ref", {"ref": {"modalities": ["T1"], "input": "stack_diff", "references": ["previous"],
+                        "architecture": "densenet121"}}, TRAINING)
+    assert resolved["channels"] == ["T1_current", "T1_previous", "T1_current-previous"]
+    model = models.build_model("densenet121", resolved["in_channels"], 4, [8, 8, 8],
+                               model_kwargs={"init_features": 8, "growth_rate": 8, "block_config": [1, 1]})
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    inputs = transforms.assemble_pairs(studies, masks, "stack_diff", "intersection")
+    for step in range(80):
+        batch = torch.randint(0, len(labels), (16,), generator=generator)
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(inputs[batch], None), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    test, test_masks, test_labels = _direction_pairs(30, torch.Generator().manual_seed(1))
+    model.eval()
+    with torch.no_grad():
+        predicted = model(transforms.assemble_pairs(test, test_masks, "stack_diff", "intersection"), None).argmax(1)
+        swapped = model(transforms.assemble_pairs(test[:, [1, 0]], test_masks, "stack_diff", "intersection"),
+                        None).argmax(1)
+    changing = test_labels != 2  # PR and PD pairs
+    assert (predicted == test_labels)[changing].float().mean() >= 0.9
+    assert (swapped != predicted)[changing].float().mean() >= 0.9
+    assert (swapped[test_labels == 1] == 3).float().mean() >= 0.8  # a swapped PR reads as PD

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from train_helpers import make_dataset
+from train_helpers import make_dataset, make_store
 
 from ranoflow.evaluate.experiment_metrics import aggregate_experiment
 from ranoflow.evaluate.majority import majority_baseline, majority_predictions
@@ -46,7 +46,8 @@ def _read(paths):
 def test_two_folds_through_the_python_api(tmp_path):
     paths = make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
     pairs, folds, manifest = _read(paths)
-    settings = {**TINY, "cache_dir": str(tmp_path / "cache"), "pretext_tasks": {
+    store = make_store(paths, TINY["image_size"])
+    settings = {**TINY, "pretext_tasks": {
         "rot": {"method": "rotation", "architecture": "densenet121", "modalities": ["T1", "FLAIR"],
                 "input": "subtract", "training": {"max_epochs": 1}}}}
     exp = experiments.resolve_experiment("clin", {"clin": {
@@ -56,10 +57,10 @@ def test_two_folds_through_the_python_api(tmp_path):
     dirs = []
     for fold in (0, 1):
         weights = tmp_path / "pre" / f"fold_{fold}" / "backbone.pt"
-        pretrain_fold(task, pairs, folds, manifest, fold, weights, weights.parent / "pretrain.json")
+        pretrain_fold(task, pairs, folds, manifest, fold, weights, weights.parent / "pretrain.json", store_dir=store)
         assert weights.is_file() and not (weights.parent / CHECKPOINT).exists()
         out = tmp_path / "models" / f"fold_{fold}"
-        result = train_fold(exp, pairs, folds, manifest, fold, out, pretrained=weights)
+        result = train_fold(exp, pairs, folds, manifest, fold, out, store_dir=store, pretrained=weights)
         dirs.append(out)
         predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
         assert list(predictions.columns) == ["id", "patient", "label", "predicted", "prob_CR", "prob_PR", "prob_SD",
@@ -90,7 +91,7 @@ RUNNER = textwrap.dedent(
     exp = experiments.resolve_experiment("e", {"e": {"modalities": ["T1", "T2"], "input": "stack",
                                                      "architecture": "densenet121"}}, settings)
     train_fold(exp, tsv(f"{data}/pairs.tsv"), json.loads(open(f"{data}/folds.json").read()),
-                        tsv(f"{data}/manifest.tsv"), 0, out, threads=1)
+                        tsv(f"{data}/manifest.tsv"), 0, out, store_dir=f"{data}/tensors", threads=1)
     """
 )
 
@@ -116,7 +117,8 @@ def test_killed_training_starts_fresh_on_new_images(tmp_path):
     """A train job killed mid-run, then preprocessing rerun with other settings (new images at the same
     paths, a manifest with new checksums): the rerun does not resume a model trained on the old images."""
     paths = make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
-    settings = {**TINY, "max_epochs": 4, "early_stopping": {"patience": 0}, "cache": "none"}
+    make_store(paths, TINY["image_size"])
+    settings = {**TINY, "max_epochs": 4, "early_stopping": {"patience": 0}}
     out = tmp_path / "model"
     process = _start(tmp_path, out, settings)
     _kill_after_first_checkpoint(process, out)
@@ -126,6 +128,7 @@ def test_killed_training_starts_fresh_on_new_images(tmp_path):
         image = nib.load(Path(directory) / "T1.nii.gz")
         nib.save(nib.Nifti1Image(np.asarray(image.dataobj) * 2.0, image.affine), Path(directory) / "T1.nii.gz")
     aggregate(study_dirs, outlier_mad=0)[1].to_csv(paths["manifest"], sep="\t", index=False)
+    make_store(paths, TINY["image_size"])  # what the study_tensors jobs of the new images write
     restarted = _start(tmp_path, out, settings)
     log, _ = restarted.communicate(timeout=300)
     assert restarted.returncode == 0, log
@@ -138,8 +141,8 @@ def test_killed_training_starts_fresh_on_new_images(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_training_resumes_with_the_same_result(tmp_path, sent):
-    make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2)
-    settings = {**TINY, "max_epochs": 6, "early_stopping": {"patience": 0}, "cache": "none",
+    store = make_store(make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2), TINY["image_size"])
+    settings = {**TINY, "max_epochs": 6, "early_stopping": {"patience": 0},
                 "model_kwargs": {"init_features": 16, "growth_rate": 8, "block_config": [2, 2, 2]}}
 
     pairs, folds, manifest = _read({k: tmp_path / "data" / f for k, f in
@@ -147,7 +150,7 @@ def test_killed_training_resumes_with_the_same_result(tmp_path, sent):
     exp = experiments.resolve_experiment("e", {"e": {"modalities": ["T1", "T2"], "input": "stack",
                                                      "architecture": "densenet121"}}, settings)
     reference = tmp_path / "uninterrupted"
-    train_fold(exp, pairs, folds, manifest, 0, reference, threads=1)
+    train_fold(exp, pairs, folds, manifest, 0, reference, store_dir=store, threads=1)
 
     resumed = tmp_path / "resumed"
     process = _start(tmp_path, resumed, settings)
@@ -172,11 +175,16 @@ def test_killed_training_resumes_with_the_same_result(tmp_path, sent):
 @pytest.mark.slow
 def test_snakemake_train_rules_end_to_end(tmp_path):
     """pretrain -> train -> aggregate_experiment -> summary on prepared upstream files (2 folds, 1 epoch)."""
-    data = make_dataset(tmp_path / "data", n_patients=8, pairs_per_patient=2, k=2, shape=(32, 32, 32))
+    # the preprocessed studies where the register jobs put them, with the atlas brain mask of their grid
+    data = make_dataset(tmp_path / "results", n_patients=8, pairs_per_patient=2, k=2, shape=(32, 32, 32))
     for name, target in (("pairs", "results/index/pairs.tsv"), ("folds", "results/splits/folds.json"),
-                         ("manifest", "results/preprocessed/manifest.tsv")):
+                         ("manifest", "results/preprocessed/manifest.tsv"),
+                         ("atlas_mask", "results/preprocessed/atlas/brain_mask.nii.gz")):
         (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
         os.replace(data[name], tmp_path / target)
+    pairs_tsv = pd.read_csv(tmp_path / "results/index/pairs.tsv", sep="\t", dtype=str, keep_default_na=False)
+    pairs_tsv.assign(reference=pairs_tsv["previous"], baseline="", nadir="").to_csv(
+        tmp_path / "results/index/pairs.tsv", sep="\t", index=False)  # every role column of the index stage
     pairs, folds, _ = _read({"pairs": tmp_path / "results/index/pairs.tsv",
                              "folds": tmp_path / "results/splits/folds.json",
                              "manifest": tmp_path / "results/preprocessed/manifest.tsv"})
@@ -204,7 +212,29 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
                       "pretrain": {"gpu": 0, "threads": 1, "mem_mb": 2000, "runtime": 10}},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    allowed = ["pretrain", "train", "aggregate_experiment", "summary"]
+    # the finished `pairs` checkpoint (its inputs older than pairs.tsv), so the store's jobs are planned from it
+    checkpoint_inputs = ["results/index/studies.tsv", "results/index/orphan_ratings.tsv",
+                         "results/index/study_volumes.tsv",
+                         "results/demo/LUMIERE/LUMIERE-Demographics_Pathology.csv",
+                         "results/demo/LUMIERE/.ranoflow-synthetic"]
+    manifest_rows = pd.read_csv(tmp_path / "results/preprocessed/manifest.tsv", sep="\t", dtype=str)
+    studies_tsv = pd.DataFrame({
+        "patient": manifest_rows["patient"], "study": manifest_rows["study"],
+        "order": manifest_rows.groupby("patient").cumcount().astype(str), "dbt_skullstrip_dir": "", "seg_hdglio": "",
+        **{f"has_{m}": "1" for m in ("CT1", "T1", "T2", "FLAIR")},
+        **{f"path_{m}": manifest_rows["dir"] + f"/{m}.nii.gz" for m in ("CT1", "T1", "T2", "FLAIR")}})
+    for name in checkpoint_inputs:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("placeholder\n")
+        if name.endswith("studies.tsv"):
+            studies_tsv.to_csv(tmp_path / name, sep="\t", index=False)
+        os.utime(tmp_path / name, (time.time() - 3600,) * 2)
+    os.utime(tmp_path / "results/demo/LUMIERE", (time.time() - 3600,) * 2)
+    atlas = tmp_path / "results/preprocessed/atlas"
+    for name in ("brain", "registration_brain"):  # the atlas grid the register jobs (not run here) read
+        (atlas / f"{name}.nii.gz").write_bytes((atlas / "brain_mask.nii.gz").read_bytes())
+    (tmp_path / "results/index/excluded.tsv").write_text("placeholder\n")  # the checkpoint's other output
+    allowed = ["pairs", "tensor_grid", "study_tensors", "pretrain", "train", "aggregate_experiment", "summary"]
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",
                "--allowed-rules", *allowed, "--", "results/metrics/summary.tsv"]
@@ -221,3 +251,9 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     assert "epoch 1/1" in (tmp_path / "results/logs/train/pretrained_clinical/fold_1.log").read_text()
     metadata = json.loads((tmp_path / "results/models/pretrained_clinical/fold_0/metadata.json").read_text())
     assert metadata["experiment"]["in_channels"] == 2 and metadata["pretrained"].endswith("rot/fold_0/backbone.pt")
+    # one store per study, read by the pretrain and the train jobs alike
+    studies = {(p, s) for p, s in zip(pairs["patient"], pairs["current"])} | set(zip(pairs["patient"], pairs["previous"]))
+    stored = {(f.parent.name, f.stem) for f in (tmp_path / "results/tensors").glob("*/*.npy")
+              if not f.stem.endswith("_mask")}
+    assert stored == studies
+    assert len(list((tmp_path / "results/logs/study_tensors").glob("*.log"))) == len(studies)

@@ -118,9 +118,9 @@ def test_config_problem_names_the_file_that_set_the_key() -> None:
 def test_nested_command_line_values_are_read_as_yaml() -> None:
     # what Snakemake hands over for --config "training={max_epochs: 2, lr: 1.0e-3, amp: true, image_size: [32, 32, 32]}"
     given = {"training": {"max_epochs": "2", "lr": "1.0e-3", "amp": "true", "image_size": ["32", "32", "32"],
-                          "cache_dir": "results/cache"}}
+                          "pair_mask": "intersection"}}
     assert typed_overrides(given) == {"training": {"max_epochs": 2, "lr": 1.0e-3, "amp": True,
-                                                   "image_size": [32, 32, 32], "cache_dir": "results/cache"}}
+                                                   "image_size": [32, 32, 32], "pair_mask": "intersection"}}
     validated({**MINIMAL, **typed_overrides(given)})
 
 

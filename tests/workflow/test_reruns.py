@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 # Rules upstream of training; none may be planned by an edit of training or experiments.
 INDEX_RULES = {"synthetic_dataset", "dataset", "index", "pairs", "folds"}
 PREPROCESS_RULES = {"atlas_grid", "skull_strip", "register", "preprocess_manifest"}
+STORE_RULES = {"tensor_grid", "study_tensors"}  # the tensor store: reruns only for the grid and the images
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,23 @@ def test_learning_rate_of_one_experiment_reruns_only_that_experiment(completed):
     assert all(dict(wc).get("experiment", "exp_a") == "exp_a" for _, wc in jobs), jobs
     assert wildcard_values(jobs, "aggregate_experiment", "experiment") == {"exp_a"}
     assert {"summary", "explain"} <= rules_of(jobs), rules_of(jobs)
-    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | {"pretrain"}), rules_of(jobs)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | STORE_RULES | {"pretrain"}), rules_of(jobs)
+
+
+def test_training_grid_reruns_the_store_once_per_study_and_every_job_reading_it(completed):
+    """An edit of training.image_size reruns the tensor store (one study_tensors job per paired study,
+    however many experiments read it) and every train job, nothing of the index or preprocessing."""
+    workdir, config = completed
+    size = config["training"]["image_size"]
+    jobs = plan_with(completed, {"training": {"image_size": [s + 8 for s in size]}}, "grid.yaml")
+    stored = [(dict(wc)["patient"], dict(wc)["study"]) for rule, wc in jobs if rule == "study_tensors"]
+    manifest = pd.read_csv(workdir / "results/preprocessed/manifest.tsv", sep="\t", dtype=str)
+    assert sorted(stored) == sorted(set(stored)) == sorted(zip(manifest["patient"], manifest["study"]))
+    assert len(EXPERIMENTS) > 1  # several experiments, one store
+    train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
+    assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
+    assert {"tensor_grid", "aggregate_experiment", "summary", "explain"} <= rules_of(jobs)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES), rules_of(jobs)
 
 
 def test_preprocessing_setting_reruns_preprocessing_and_everything_below(completed):
@@ -53,6 +70,8 @@ def test_preprocessing_setting_reruns_preprocessing_and_everything_below(complet
     registered = {(d["patient"], d["study"]) for r, wc in jobs if r == "register" for d in [dict(wc)]}
     assert registered == set(zip(manifest["patient"], manifest["study"]))
     assert "preprocess_manifest" in rules_of(jobs)
+    stored = {(d["patient"], d["study"]) for r, wc in jobs if r == "study_tensors" for d in [dict(wc)]}
+    assert stored == registered  # new images, a new store
     train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
     assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
     assert {"aggregate_experiment", "summary", "explain"} <= rules_of(jobs)
@@ -67,7 +86,7 @@ def test_new_experiment_plans_only_the_new_one(completed):
     assert wildcard_values(jobs, "aggregate_experiment", "experiment") == {"exp_c"}
     assert "summary" in rules_of(jobs)
     assert "explain" not in rules_of(jobs)  # only exp_a is explained
-    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES), rules_of(jobs)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | STORE_RULES), rules_of(jobs)  # the store is shared
 
 
 def test_switching_to_the_best_experiment_plans_the_selection(completed):
@@ -123,8 +142,8 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
 
 
 # What a preprocessed image feeds: every rule downstream of `register`.
-FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "train", "aggregate_experiment", "summary",
-                 "results_table", "explain", "explain_summary", "explanations_table"}
+FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "study_tensors", "train", "aggregate_experiment",
+                 "summary", "results_table", "explain", "explain_summary", "explanations_table"}
 FROM_TRAIN = {"train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary",
               "explanations_table"}
 FROM_EXPLAIN = {"explain", "explain_summary", "explanations_table"}
@@ -138,11 +157,11 @@ def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:
     return [
         # the tiny run has spacing 6, registration 6, margin 5: the values as a set stay {5, 6}
         ("preprocessing.spacing_mm", {"preprocessing": {"spacing_mm": pre["margin_mm"]}},
-         {"atlas_grid"} | FROM_REGISTER),
+         {"atlas_grid", "tensor_grid"} | FROM_REGISTER),
         ("preprocessing.margin_mm", {"preprocessing": {"margin_mm": pre["spacing_mm"]}},
-         {"atlas_grid"} | FROM_REGISTER),
+         {"atlas_grid", "tensor_grid"} | FROM_REGISTER),
         ("preprocessing.registration_mm", {"preprocessing": {"registration_mm": pre["margin_mm"]}},
-         {"atlas_grid"} | FROM_REGISTER),
+         {"atlas_grid", "tensor_grid"} | FROM_REGISTER),
         # the skull strip runs inside the register job (skull_strip.separate_job: false)
         ("preprocessing.qc.min_brain_ml", {"preprocessing": {"qc": {"min_brain_ml": pre["seed"]}}},
          FROM_REGISTER),

@@ -26,6 +26,7 @@ from ranoflow.predict.sheet import study_images as sheet_study_images
 from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
+    grid_overrides,
     modality_shortfalls,
     resolve_experiments,
     resolve_pretext_task,
@@ -394,6 +395,57 @@ PRETEXT_TASKS = {
     name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
 }
 PRETRAINED_DIR = f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}"
+stop_if("; ".join(grid_overrides({**RESOLVED_EXPERIMENTS, **PRETEXT_TASKS}, TRAINING)))
+
+# The tensor store: every paired study once at the training grid, read by pretrain, train and explain.
+TENSORS = f"{RESULTS}/tensors"
+TENSOR_GRID = f"{TENSORS}/grid.json"
+STUDY_TENSORS = f"{TENSORS}/{{patient}}/{{study}}.npy"
+STUDY_TENSOR_MASK = f"{TENSORS}/{{patient}}/{{study}}_mask.npy"
+# with preprocessing.batch: patient, one job writes a patient's study files (as it preprocesses them)
+PATIENT_TENSORS = f"{TENSORS}/{{patient}}"
+# the store's settings: exactly the grid, so an edit of anything else reruns no store job
+TENSOR_GRID_SETTINGS = {
+    "image_size": TRAINING["image_size"],
+    "fit": TRAINING["fit"],
+    "margin_voxels": config["tensor_store"]["margin_voxels"],
+}
+
+
+@functools.cache
+def _store_files(roles, path, mtime):
+    # once per set of studies read (and pairs.tsv): an input function costs a dict lookup per job
+    pairs = _read_tsv(path, mtime)
+    studies = pd.concat(
+        [
+            pairs[["patient", role]].set_axis(["patient", "study"], axis=1)
+            for role in roles
+        ]
+    )
+    studies = studies[studies["study"] != ""].drop_duplicates()
+    if PREPROCESS["batch"] == "patient":
+        return sorted({PATIENT_TENSORS.format(patient=p) for p in studies["patient"]})
+    # the images file only: its study_tensors job writes the mask beside it (half the inputs to plan)
+    return [
+        STUDY_TENSORS.format(patient=patient, study=study)
+        for patient, study in sorted(studies.itertuples(index=False, name=None))
+    ]
+
+
+def store_files(references):
+    """Store files of every study of a scorable pair in the roles current + `references`."""
+    scorable_pairs()
+    path = checkpoints.pairs.get().output.pairs
+    roles = ("current", *references)
+    return _store_files(roles, str(path), Path(path).stat().st_mtime)
+
+
+def experiment_store_files(wildcards):
+    return store_files(tuple(RESOLVED_EXPERIMENTS[wildcards.experiment]["references"]))
+
+
+def task_store_files(wildcards):
+    return store_files(("previous",))
 
 
 def pretrained_weights(wildcards):

@@ -31,6 +31,8 @@ rule explain:
         metadata=f"{MODEL_DIR}/metadata.json",
         pairs=PAIRS,
         manifest=MANIFEST,
+        # the tensor store's grid; its study files are inputs of the train job that made model.pt
+        grid=TENSOR_GRID,
     output:
         report(
             directory(EXPLAIN_DIR),

@@ -8,6 +8,7 @@ rule export_model:
         metadata=expand(f"{MODEL_DIR}/metadata.json", fold=FOLDS, allow_missing=True),
         brain=ATLAS_GRID["brain"],
         brain_mask=ATLAS_GRID["brain_mask"],
+        grid=TENSOR_GRID,
     output:
         model=f"{EXPORT_DIR}/model.pt2",
         card=f"{EXPORT_DIR}/model.json",
@@ -53,6 +54,7 @@ rule predict:
         rating=f"{PREDICT_DIR}/rating.tsv",
         votes=f"{PREDICT_DIR}/votes.tsv",
         saliency=directory(f"{PREDICT_DIR}/saliency"),
+        tensors=directory(f"{PREDICT_DIR}/tensors"),
     log:
         f"{LOGS}/predict/{{name}}.log",
     benchmark:

@@ -1,6 +1,72 @@
-# Train stage: self-supervised pretraining per task and fold, then one train job per experiment and fold
+# Train stage: the tensor store (every paired study once at the training grid, shared by every
+# experiment), self-supervised pretraining per task and fold, then one train job per experiment and fold
 # (GPU-resourced on a cluster). Every setting reaches the scripts as params (the resolved experiment or
-# task as one dict).
+# task as one dict); the store's jobs get exactly the grid settings.
+
+
+rule tensor_grid:
+    input:
+        atlas_mask=ATLAS_GRID["brain_mask"],
+    output:
+        TENSOR_GRID,
+    log:
+        f"{LOGS}/tensor_grid/tensor_grid.log",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        settings=settings(**TENSOR_GRID_SETTINGS),
+        code=script_code("tensor_grid"),
+    script:
+        "../scripts/tensor_grid.py"
+
+
+if PREPROCESS["batch"] == "patient":
+
+    rule patient_tensors:
+        input:
+            patient=PATIENT_DIR,
+            grid=TENSOR_GRID,
+        output:
+            directory(PATIENT_TENSORS),
+        log:
+            f"{LOGS}/patient_tensors/{{patient}}.log",
+        benchmark:
+            f"{BENCHMARKS}/patient_tensors/{{patient}}.tsv"
+        conda:
+            "../../envs/base.yaml"
+        threads: 1
+        resources:
+            mem_mb=config["tensor_store"]["mem_mb"],
+        params:
+            settings=settings(**TENSOR_GRID_SETTINGS),
+            code=script_code("patient_tensors"),
+        script:
+            "../scripts/patient_tensors.py"
+
+else:
+
+    rule study_tensors:
+        input:
+            study=STUDY_DIR,
+            grid=TENSOR_GRID,
+        output:
+            images=STUDY_TENSORS,
+            mask=STUDY_TENSOR_MASK,
+        log:
+            f"{LOGS}/study_tensors/{{patient}}_{{study}}.log",
+        benchmark:
+            f"{BENCHMARKS}/study_tensors/{{patient}}_{{study}}.tsv"
+        conda:
+            "../../envs/base.yaml"
+        threads: 1
+        resources:
+            mem_mb=config["tensor_store"]["mem_mb"],
+        params:
+            settings=settings(**TENSOR_GRID_SETTINGS),
+            code=script_code("study_tensors"),
+        script:
+            "../scripts/study_tensors.py"
 
 
 rule pretrain:
@@ -8,6 +74,8 @@ rule pretrain:
         pairs=PAIRS,
         folds=FOLDS_JSON,
         manifest=MANIFEST,
+        grid=TENSOR_GRID,
+        tensors=task_store_files,
     output:
         weights=f"{PRETRAINED_DIR}/backbone.pt",
         history=f"{PRETRAINED_DIR}/history.tsv",
@@ -28,7 +96,10 @@ rule pretrain:
         runtime=config["resources"]["pretrain"]["runtime"],
         mem_mb=config["resources"]["pretrain"]["mem_mb"],
     params:
-        settings=settings(task=lambda wildcards: PRETEXT_TASKS[wildcards.task]),
+        settings=settings(
+            task=lambda wildcards: PRETEXT_TASKS[wildcards.task],
+            store_load=config["tensor_store"]["load"],
+        ),
         code=script_code("pretrain"),
     script:
         "../scripts/pretrain.py"
@@ -42,6 +113,9 @@ rule train:
         manifest=MANIFEST,
         folds=FOLDS_JSON,
         pretrained=pretrained_weights,
+        grid=TENSOR_GRID,
+        # the store files of every study the experiment reads (current and its references)
+        tensors=experiment_store_files,
     output:
         model=f"{MODEL_DIR}/model.pt",
         predictions=f"{MODEL_DIR}/predictions.tsv",
@@ -63,7 +137,8 @@ rule train:
         mem_mb=config["resources"]["train"]["mem_mb"],
     params:
         settings=settings(
-            experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment]
+            experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+            store_load=config["tensor_store"]["load"],
         ),
         code=script_code("train"),
     script:

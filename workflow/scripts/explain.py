@@ -52,6 +52,8 @@ items, left_out = pair_items(
 for row in left_out.itertuples():
     log.warning("cannot explain %s: %s", row.id, row.reason)
 items_by_id = {item["id"]: item for item in items}
+store_dir = Path(snakemake.input.grid).parent
+geometry = json.loads(Path(snakemake.input.grid).read_text())
 
 rows = []
 for selected in chosen.to_dict("records"):
@@ -59,7 +61,7 @@ for selected in chosen.to_dict("records"):
     if item is None:
         continue
     pair = {**{side: item[f"{side}_study"] for side in sides(references)}, **selected}
-    inputs = pair_input(item, resolved)
+    inputs = pair_input(item, resolved, store_dir, geometry)
     inputs.image = inputs.image.to(device)
     inputs.extra = tuple(e.to(device) for e in inputs.extra)
     studies = {side: Study(Path(item[f"{side}_dir"])) for side in sides(references)}

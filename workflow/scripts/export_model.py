@@ -16,6 +16,7 @@ card = model_card(
     [m["fold"] for m in metadata],
     snakemake.params.settings["preprocessing"],
     {key: snakemake.input[key] for key in ("brain", "brain_mask")},
+    json.loads(Path(snakemake.input.grid).read_text()),
 )
 path = export_ensemble(models, resolved, card, snakemake.output.model)
 log.info("exported %s: %d fold models, input %s", path, len(models), card["input"]["image_shape"])

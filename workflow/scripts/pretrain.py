@@ -19,4 +19,7 @@ pretrain_fold(
     weights_path=snakemake.output.weights,
     summary_path=snakemake.output.summary,
     threads=snakemake.threads,
+    store_dir=Path(snakemake.input.grid).parent,
+    load=snakemake.params.settings["store_load"],
+    memory_mb=snakemake.resources.get("mem_mb"),
 )

@@ -19,4 +19,7 @@ train_fold(
     out_dir=Path(snakemake.output.model).parent,
     pretrained=snakemake.input.get("pretrained") or None,
     threads=snakemake.threads,
+    store_dir=Path(snakemake.input.grid).parent,
+    load=snakemake.params.settings["store_load"],
+    memory_mb=snakemake.resources.get("mem_mb"),
 )

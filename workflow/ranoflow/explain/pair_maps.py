@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -210,46 +209,32 @@ def channel_groups(channels: list[str]) -> list[str]:
     return ["difference" if side.startswith("current-") else side for side in sides]
 
 
-def pair_input(item: dict, resolved: dict) -> PairInput:
-    """The training stage's deterministic transform applied to one dataset item, kept invertible.
+def pair_input(item: dict, resolved: dict, store_dir: str | Path, geometry: dict) -> PairInput:
+    """A pair as the train job's network saw it: its studies read from the tensor store and assembled the
+    same way (ranoflow.train.transforms), with the way back to the atlas grid.
 
-    The transform crops to the union brain mask and resizes or crops/pads to image_size; running it up to
-    that step (without the final EnsureTyped, which drops the metadata) keeps MONAI's record of the applied
-    operations, so `to_atlas` can send maps back through the inverse of crop and resize onto the atlas grid.
+    The store's grid is one crop of the atlas brain box and the fit to image_size (`geometry`, the store's
+    grid.json); `to_atlas` sends maps back through its inverse (ranoflow.train.tensor_store.to_atlas).
     """
-    from monai import transforms as mt
-    from monai.data import MetaTensor
-
-    from ranoflow.train.transforms import preprocess_transform
+    from ranoflow.train.datasets import StoreDataset
+    from ranoflow.train.tensor_store import to_atlas
+    from ranoflow.train.transforms import assemble_pairs
 
     training = resolved["training"]
-    full = preprocess_transform(
-        resolved["modalities"],
-        resolved["input"],
-        training["image_size"],
-        training["fit"],
-        resolved.get("references", ["previous"]),
+    references = resolved.get("references", ["previous"])
+    sample = StoreDataset(
+        [item], store_dir, resolved["modalities"], references, training["image_size"], in_memory=True
+    )[0]
+    image = assemble_pairs(
+        sample["studies"][None], sample["masks"][None], resolved["input"], training.get("pair_mask", "intersection")
     )
-    fit_at = max(
-        i for i, t in enumerate(full.transforms) if isinstance(t, (mt.Resized, mt.ResizeWithPadOrCropd))
-    )
-    geometric = mt.Compose(full.transforms[: fit_at + 1])
-    image = geometric(dict(item))["image"]
-
-    def to_atlas(frames: np.ndarray) -> np.ndarray:
-        maps = MetaTensor(
-            torch.as_tensor(frames, dtype=torch.float32),
-            meta=copy.deepcopy(image.meta),
-            applied_operations=copy.deepcopy(image.applied_operations),  # inverse() pops from them
-        )
-        return np.asarray(geometric.inverse({"image": maps})["image"].detach().cpu())
 
     extra = (torch.as_tensor(item["clinical"], dtype=torch.float32)[None],) if resolved["clinical"] else ()
     channels = list(resolved["channels"])
     return PairInput(
-        image=image.as_tensor()[None].float(),
+        image=image.float(),
         channels=[c.replace("_", " ") for c in channels],
         groups=channel_groups(channels),
-        to_atlas=to_atlas,
+        to_atlas=lambda frames: to_atlas(frames, geometry),
         extra=extra,
     )

@@ -50,6 +50,7 @@ def model_card(
     folds: Sequence[int],
     preprocessing: Mapping,
     atlas: Mapping[str, str | Path],
+    grid: Mapping | None = None,
 ) -> dict:
     """What a user needs to feed the exported model: the input's layout and how it was made."""
     training = resolved["training"]
@@ -72,6 +73,8 @@ def model_card(
             "indicator after each field",
         },
         "preprocessing": dict(preprocessing),
+        # the training grid (the tensor store's grid.json): the crop of the atlas box and the fit to image_size
+        "grid": dict(grid or {}),
         "atlas": {name: {"file": Path(path).name, "sha256": file_sha256(path)} for name, path in atlas.items()},
         "experiment_settings": resolved,
         "environment": {k: v for k, v in run_metadata({}, torch.device("cpu"), 1).items() if k != "threads"},

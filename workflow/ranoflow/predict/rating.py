@@ -1,8 +1,9 @@
 """The predict job: each follow-up of a sample sheet rated by an experiment's exported fold ensemble.
 
 The follow-ups' studies were preprocessed by the register job with the training cohort's settings; here
-they are joined and assembled into the network input by the same code as the training pairs
-(`pair_items`, `pair_input`), then rated by the mean of the fold models' probabilities.
+they are put on the training grid the model card records (as the tensor store's study files), joined and
+assembled into the network input by the same code as the training pairs (`pair_items`, `pair_input`), then
+rated by the mean of the fold models' probabilities.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ranoflow.explain.pair_maps import Study, explain_pair, pair_input
 from ranoflow.predict.export import load_export
 from ranoflow.predict.sheet import clinical_record, follow_ups
 from ranoflow.train.pair_items import pair_items, sides
+from ranoflow.train.tensor_store import study_files, write_study_store
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ def _tables(sheet: pd.DataFrame, study_dirs: dict[str, Path]) -> tuple[pd.DataFr
 def rate_follow_ups(sheet: pd.DataFrame, study_dirs: dict[str, Path], export: str | Path, out_dir: str | Path,
                     saliency: bool = True) -> pd.DataFrame:
     """Write rating.tsv (rating, mean probabilities, fold agreement), votes.tsv (each fold model's vote)
-    and, with `saliency`, a saliency map and figure per rated follow-up under saliency/; returns the ratings."""
+    and, with `saliency`, a saliency map and figure per rated follow-up under saliency/; the studies' tensors
+    on the training grid go to tensors/; returns the ratings."""
     out = Path(out_dir)
     (out / "saliency").mkdir(parents=True, exist_ok=True)
     ensemble, card = load_export(export)
@@ -71,6 +74,9 @@ def rate_follow_ups(sheet: pd.DataFrame, study_dirs: dict[str, Path], export: st
     references = resolved.get("references", ["previous"])
     model = MeanLogProbability(ensemble, len(card["input"]["clinical_features"])).eval()
     pairs, manifest = _tables(sheet, study_dirs)
+    store = out / "tensors"
+    for key, directory in study_dirs.items():
+        log.info("%s", write_study_store(directory, card["grid"], *study_files(store, "new", key)))
     items, left_out = pair_items(pairs, manifest, list(pairs["id"]), resolved["modalities"], resolved["clinical"],
                                  resolved["training"]["use_flagged"], references)
     reasons = dict(zip(left_out["id"], left_out["reason"]))
@@ -85,7 +91,7 @@ def rate_follow_ups(sheet: pd.DataFrame, study_dirs: dict[str, Path], export: st
             log.warning("%s not rated: %s", follow_up, reasons[follow_up])
             ratings.append({"follow_up": follow_up, **studies, "rating": NOT_RATED, "reason": reasons[follow_up]})
             continue
-        inputs = pair_input(item, resolved)
+        inputs = pair_input(item, resolved, store, card["grid"])
         clinical = inputs.extra[0] if inputs.extra else torch.zeros(1, model.clinical_dim)
         with torch.no_grad():
             per_fold = ensemble(inputs.image, clinical)[:, 0].numpy()

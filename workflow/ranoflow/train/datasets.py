@@ -1,78 +1,124 @@
-"""A fold's pairs as MONAI datasets: items of each split, one cache of their inputs, class-balanced sampling."""
+"""A fold's pairs as datasets over the tensor store: items of each split, studies read from the store (in
+memory where the store fits the job's memory, memory-mapped otherwise), pairs assembled per batch on the
+training device, class-balanced sampling."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from monai import transforms as mt
-from monai.data import CacheDataset, Dataset, PersistentDataset
-from torch.utils.data import Subset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from ranoflow.train import clinical
-from ranoflow.train.pair_items import pair_items
-from ranoflow.train.transforms import preprocess_transform
+from ranoflow.train.experiments import canonical_modalities
+from ranoflow.train.pair_items import pair_items, sides
+from ranoflow.train.tensor_store import open_study, study_files, unpack_mask
+from ranoflow.train.transforms import assemble_pairs
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when preprocess_transform changes, so disk caches are rebuilt
+MEMORY_SHARE = 0.5  # load the store into memory when it takes at most this share of the job's memory
+LOAD_MODES = ("auto", "memory", "mmap")
 
 
-def cached_dataset(
-    items: list[dict],
-    transform: mt.Compose,
-    cache: str,
-    cache_dir: str | Path | None = None,
-    num_workers: int = 0,
-    cache_key: str = "",
-) -> Dataset:
-    """Items after the deterministic transform, kept in memory, on disk or recomputed every time.
+class StoreDataset(Dataset):
+    """Pairs of a fold read from the tensor store: each item holds its studies' tensors (study, modality,
+    *grid) in float16 and their brain masks; the network input is assembled per batch (DeviceBatches)."""
 
-    On disk, files are keyed by the item (its image paths and their studies' checksums) and `cache_key`
-    (the settings the transform was built from), so that jobs with the same inputs share them and changed
-    images or settings never read stale tensors.
-    """
-    if cache == "memory":
-        return CacheDataset(items, transform, cache_rate=1.0, num_workers=num_workers or None, progress=False)
-    if cache == "disk":
-        if cache_dir is None:
-            raise ValueError("cache 'disk' needs a cache_dir")
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        key = hashlib.sha256(f"{CACHE_VERSION}:{cache_key}".encode()).hexdigest().encode()
-        dataset = PersistentDataset(items, transform, cache_dir=cache_dir, hash_transform=partial(_constant, key))
-        missing = _not_cached(dataset, items)
-        if missing:
-            log.info("disk cache %s: building %d of %d pairs (new pairs, changed preprocessed images or settings)",
-                     cache_dir, missing, len(items))
-        return dataset
-    if cache == "none":
-        return Dataset(items, transform)
-    raise ValueError(f"unknown cache {cache!r}")
+    def __init__(self, items: list[dict], store_dir: str | Path, modalities: Sequence[str],
+                 references: Sequence[str], image_size: Sequence[int], in_memory: bool,
+                 opened: dict | None = None) -> None:
+        self.items = list(items)
+        self.store_dir = Path(store_dir)
+        self.modalities = canonical_modalities(list(modalities))
+        self.sides = sides(references)
+        self.image_size = [int(s) for s in image_size]
+        self.in_memory = in_memory
+        self._open: dict[tuple[str, str], tuple] = {} if opened is None else opened  # shared by a fold's splits
+        if in_memory:
+            for item in self.items:
+                for side in self.sides:
+                    self._study(item["patient"], item[f"{side}_study"])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getstate__(self) -> dict:
+        # memory-mapped studies are reopened in each loader worker, never pickled as copies
+        state = dict(vars(self))
+        if not self.in_memory:
+            state["_open"] = {}
+        return state
+
+    def _study(self, patient: str, study: str) -> tuple:
+        key = (patient, study)
+        if key not in self._open:
+            images, mask = study_files(self.store_dir, patient, study)
+            self._open[key] = open_study(images, mask, self.modalities, self.image_size, mmap=not self.in_memory)
+        return self._open[key]
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        images, masks = [], []
+        for side in self.sides:
+            array, packed, channels = self._study(item["patient"], item[f"{side}_study"])
+            images.append(array if channels == list(range(len(array))) else array[channels])
+            masks.append(unpack_mask(packed, self.image_size))
+        return {
+            "studies": torch.from_numpy(np.stack(images)),
+            "masks": torch.from_numpy(np.stack(masks)),
+            "label": item["label"],
+            "id": item["id"],
+            "clinical": torch.as_tensor(item["clinical"], dtype=torch.float32),
+        }
+
+    def nbytes(self) -> int:
+        """Bytes of the studies this dataset reads (the modalities it needs, masks packed)."""
+        voxels = int(np.prod(self.image_size))
+        studies = {(i["patient"], i[f"{side}_study"]) for i in self.items for side in self.sides}
+        return len(studies) * (len(self.modalities) * voxels * 2 + (voxels + 7) // 8)
 
 
-def _not_cached(dataset: PersistentDataset, items: list[dict]) -> int:
-    """How many items have no cache file yet (named as PersistentDataset names them)."""
-    names = (f"{dataset.hash_func(item).decode()}{dataset.transform_hash}.pt" for item in items)
-    return sum(not (dataset.cache_dir / name).is_file() for name in names)
+class DeviceBatches:
+    """A loader's batches with their network input assembled on `device` (stack, subtract, stack_diff)."""
+
+    def __init__(self, loader: DataLoader, device: torch.device, input_mode: str, pair_mask: str) -> None:
+        self.loader, self.device, self.input_mode, self.pair_mask = loader, device, input_mode, pair_mask
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.loader:
+            studies = batch.pop("studies").to(self.device, non_blocking=True)
+            masks = batch.pop("masks").to(self.device, non_blocking=True)
+            batch["image"] = assemble_pairs(studies, masks, self.input_mode, self.pair_mask)
+            yield batch
 
 
-def _constant(value: bytes, _transform: object) -> bytes:
-    return value
+def job_memory_bytes(memory_mb: int | None) -> int:
+    """The job's memory: Snakemake's mem_mb where given, else the machine's physical memory."""
+    if memory_mb:
+        return int(memory_mb) * 2**20
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def view(dataset: Dataset, indices: Sequence[int], transform: mt.Compose | None = None) -> Dataset:
-    """A subset of a cached dataset, optionally with (random) transforms applied on top."""
-    return Dataset(Subset(dataset, list(indices)), transform)
+def in_memory(load: str, needed: int, memory_mb: int | None) -> bool:
+    """Whether the store is read into memory (`load: auto`: when it takes at most MEMORY_SHARE of the job)."""
+    if load not in LOAD_MODES:
+        raise ValueError(f"unknown tensor_store.load {load!r}; choose from {LOAD_MODES}")
+    if load != "auto":
+        return load == "memory"
+    return needed <= MEMORY_SHARE * job_memory_bytes(memory_mb)
 
 
 def class_weights(labels: Sequence[int], n_classes: int = len(CLASSES)) -> torch.Tensor:
@@ -92,16 +138,22 @@ def weighted_sampler(labels: Sequence[int], generator: torch.Generator) -> Weigh
 
 @dataclass
 class FoldData:
-    """Cached datasets of one fold and the pairs left out of it."""
+    """Store datasets of one fold, the pairs left out of it and how batches become network inputs."""
 
-    train: Dataset
-    val: Dataset
-    test: Dataset
+    train: StoreDataset
+    val: StoreDataset
+    test: StoreDataset
     train_labels: list[int]
     items: dict[str, list[dict]]
     content: str  # fingerprint of every item's images, part of a resumable checkpoint's key
     left_out: pd.DataFrame
     clinical_dim: int
+    input_mode: str = "stack"
+    pair_mask: str = "intersection"
+
+    def on_device(self, loader: DataLoader, device: torch.device) -> DeviceBatches:
+        """The loader's batches with their pairs assembled on `device`."""
+        return DeviceBatches(loader, device, self.input_mode, self.pair_mask)
 
 
 def content_fingerprint(items: dict[str, list[dict]]) -> str:
@@ -124,9 +176,15 @@ def fold_splits(folds: dict, fold: int) -> dict[str, list[str]]:
 
 
 def prepare_data(
-    experiment: dict, pairs: pd.DataFrame, manifest: pd.DataFrame, splits: dict[str, list[str]], threads: int = 0
+    experiment: dict,
+    pairs: pd.DataFrame,
+    manifest: pd.DataFrame,
+    splits: dict[str, list[str]],
+    store_dir: str | Path,
+    load: str = "auto",
+    memory_mb: int | None = None,
 ) -> FoldData:
-    """Items of each split and one cache of their preprocessed tensors (augmentation runs on the batch)."""
+    """Items of each split over the tensor store (augmentation and pair assembly run on the batch)."""
     settings = experiment["training"]
     fields = experiment.get("clinical", [])
     references = experiment.get("references", ["previous"])
@@ -142,32 +200,26 @@ def prepare_data(
     for row in left_out.itertuples():
         log.warning("left out %s (%s): %s", row.id, row.split, row.reason)
 
-    unique: dict[str, dict] = {}
-    for split_items in items.values():
-        for item in split_items:
-            unique.setdefault(item["id"], item)
-    order = list(unique)
-    cache_dir = Path(settings["cache_dir"]) / "pairs"
-    transform = preprocess_transform(
-        experiment["modalities"], experiment["input"], settings["image_size"], settings["fit"], references
-    )
-    t0 = time.perf_counter()
-    cache_key = json.dumps(
-        [experiment["modalities"], experiment["input"], settings["image_size"], settings["fit"], references],
-        sort_keys=True,
-    )
-    cached = cached_dataset(
-        [unique[i] for i in order], transform, settings["cache"], cache_dir, threads, cache_key
-    )
-    log.info("prepared %d pairs (%s cache) in %.1f s", len(order), settings["cache"], time.perf_counter() - t0)
-    index = {pair_id: i for i, pair_id in enumerate(order)}
+    opened: dict = {}
+
+    def dataset(split_items: list[dict], memory: bool) -> StoreDataset:
+        return StoreDataset(split_items, store_dir, experiment["modalities"], references, settings["image_size"],
+                            memory, opened)
+
+    every = [item for split_items in items.values() for item in split_items]
+    needed = dataset(every, False).nbytes()
+    memory = in_memory(load, needed, memory_mb)
+    log.info("tensor store %s: %.2f GB of studies for %d pairs, %s", store_dir, needed / 1e9, len(every),
+             "read into memory" if memory else "memory-mapped")
     return FoldData(
-        train=view(cached, [index[i["id"]] for i in items["train"]]),
-        val=view(cached, [index[i["id"]] for i in items["val"]]),
-        test=view(cached, [index[i["id"]] for i in items["test"]]),
+        train=dataset(items["train"], memory),
+        val=dataset(items.get("val", []), memory),
+        test=dataset(items.get("test", []), memory),
         train_labels=[i["label"] for i in items["train"]],
         items=items,
         content=content_fingerprint(items),
         left_out=left_out,
         clinical_dim=len(clinical.feature_names(fields)),
+        input_mode=experiment["input"],
+        pair_mask=settings["pair_mask"],
     )

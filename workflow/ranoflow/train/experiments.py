@@ -88,15 +88,35 @@ def channel_names(modalities: list[str], input_mode: str, references: list[str] 
     """Channel layout of the network input.
 
     stack: every modality of the current study, then every modality of each reference study in turn;
-    subtract: current minus each reference in turn, one channel per modality.
+    subtract: current minus each reference in turn, one channel per modality;
+    stack_diff: the stack's channels, then the subtraction's.
     """
     mods = canonical_modalities(modalities)
     refs = canonical_references(references)
+    stacked = [f"{m}_{side}" for side in ("current", *refs) for m in mods]
+    differences = [f"{m}_current-{ref}" for ref in refs for m in mods]
     if input_mode == "stack":
-        return [f"{m}_{side}" for side in ("current", *refs) for m in mods]
+        return stacked
     if input_mode == "subtract":
-        return [f"{m}_current-{ref}" for ref in refs for m in mods]
-    raise ValueError(f"unknown input {input_mode!r}; choose stack or subtract")
+        return differences
+    if input_mode == "stack_diff":
+        return stacked + differences
+    raise ValueError(f"unknown input {input_mode!r}; choose stack, subtract or stack_diff")
+
+
+GRID_KEYS = ("image_size", "fit")  # the tensor store's grid: one for every experiment
+
+
+def grid_overrides(resolved: Mapping[str, Mapping[str, Any]], training: Mapping[str, Any]) -> list[str]:
+    """One line per experiment or pretext task whose training grid differs from training's (the tensor
+    store holds every study at one grid, training.image_size and training.fit)."""
+    return [
+        f"{name}: training.{key} {entry['training'][key]} differs from the tensor store's grid "
+        f"(training.{key}: {training.get(key)}); set it under training: for every experiment"
+        for name, entry in resolved.items()
+        for key in GRID_KEYS
+        if key in training and entry["training"][key] != training[key]
+    ]
 
 
 def clinical_fields(value: bool | list[str] | None) -> list[str]:

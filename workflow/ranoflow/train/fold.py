@@ -34,6 +34,7 @@ from ranoflow.train.loop import (
 )
 from ranoflow.train.metadata import run_metadata
 from ranoflow.train.models import build_model, load_backbone_weights
+from ranoflow.train.transforms import uses_gamma
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,15 @@ def train_fold(
     manifest: pd.DataFrame,
     fold: int,
     out_dir: str | Path,
+    store_dir: str | Path,
     pretrained: str | Path | None = None,
     threads: int = 1,
     device: str | None = None,
+    load: str = "auto",
+    memory_mb: int | None = None,
 ) -> dict:
-    """Train one experiment on one fold and write model.pt, predictions.tsv, metrics.json,
+    """Train one experiment on one fold (its pairs read from the tensor store in store_dir, in memory or
+    memory-mapped as `load` and the job's memory_mb say) and write model.pt, predictions.tsv, metrics.json,
     history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present; refuses to
     start while another process trains into out_dir."""
     out = Path(out_dir)
@@ -114,7 +119,7 @@ def train_fold(
         amp,
         {k: len(v) for k, v in splits.items()},
     )
-    data = prepare_data(experiment, pairs, manifest, splits, threads)
+    data = prepare_data(experiment, pairs, manifest, splits, store_dir, load, memory_mb)
     check_class_weights(fold, data, refuse=not settings["allow_missing_class"])
 
     model = build_model(
@@ -140,12 +145,12 @@ def train_fold(
     selection = Selection(
         settings["early_stopping"]["min_delta"], settings["selection"], settings["selection_window"]
     )
-    val_loader = eval_loader(data.val, settings)
-    augment = BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
+    val_loader = data.on_device(eval_loader(data.val, settings), dev)
+    augment = BatchAugment(settings["augment"], gamma=uses_gamma(experiment["input"]))
 
     def run_epoch(epoch: int) -> dict:
         seed = epoch_seed(settings["seed"], epoch)
-        loader = train_loader(data.train, data.train_labels, settings, seed)
+        loader = data.on_device(train_loader(data.train, data.train_labels, settings, seed), dev)
         augment.reseed(seed)
         train_loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment)
         probs, labels, _ = predict(model, val_loader, dev, amp)
@@ -216,7 +221,7 @@ def _write_fold_outputs(
     stopped_early: bool,
 ) -> dict:
     settings = experiment["training"]
-    probs, labels, ids = predict(model, eval_loader(data.test, settings), dev, amp)
+    probs, labels, ids = predict(model, data.on_device(eval_loader(data.test, settings), dev), dev, amp)
     patients = {i["id"]: i["patient"] for i in data.items["test"]}
     predictions = pd.DataFrame(
         {

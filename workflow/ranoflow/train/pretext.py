@@ -25,6 +25,7 @@ from ranoflow.train.loop import (
     train_loader,
 )
 from ranoflow.train.models import PairClassifier, build_backbone
+from ranoflow.train.transforms import uses_gamma
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ def pretrain_fold(
     fold: int,
     weights_path: str | Path,
     summary_path: str | Path,
+    store_dir: str | Path,
     threads: int = 1,
     device: str | None = None,
+    load: str = "auto",
+    memory_mb: int | None = None,
 ) -> dict:
     """Pretrain the task's backbone on the fold's training pairs; write its state dict to weights_path,
     a history.tsv beside it and a summary JSON to summary_path. Resumes from a checkpoint beside it."""
@@ -82,7 +86,7 @@ def pretrain_fold(
         len(splits["train"]),
     )
     experiment = {**task, "clinical": [], "training": settings}
-    data = prepare_data(experiment, pairs, manifest, {**splits, "val": [], "test": []}, threads)
+    data = prepare_data(experiment, pairs, manifest, {**splits, "val": [], "test": []}, store_dir, load, memory_mb)
 
     backbone, dim = build_backbone(task["architecture"], task["in_channels"], size, settings["model_kwargs"])
     model = PairClassifier(backbone, dim, N_ROTATIONS).to(dev)
@@ -90,11 +94,11 @@ def pretrain_fold(
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
     scaler = torch.amp.GradScaler(dev.type, enabled=amp)
     unweighted = {**settings, "balance": "none"}
-    augment = BatchAugment(settings["augment"], gamma=experiment["input"] == "stack")
+    augment = BatchAugment(settings["augment"], gamma=uses_gamma(experiment["input"]))
 
     def run_epoch(epoch: int) -> dict:
         seed = epoch_seed(settings["seed"], epoch)
-        loader = train_loader(data.train, data.train_labels, unweighted, seed)
+        loader = data.on_device(train_loader(data.train, data.train_labels, unweighted, seed), dev)
         targets = rotation_targets(torch.Generator().manual_seed(seed))
         augment.reseed(seed)
         loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment, targets)
