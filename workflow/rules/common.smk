@@ -21,6 +21,7 @@ from ranoflow.config_check import (
     settings_problem,
 )
 from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
+from ranoflow.index.listing import imaging_listing
 from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
@@ -67,6 +68,13 @@ try:
 except DatasetRootError as error:
     stop_if(str(error))
 IMAGING = f"{DATA_ROOT}/Imaging"
+# The index follows the tree (study folders, files, sizes), not only the Imaging/ folder's time stamp;
+# the synthetic tree is an output of its own rule, which Snakemake already follows.
+IMAGING_LISTING = (
+    imaging_listing(IMAGING)
+    if config["dataset"]["source"] == "lumiere"
+    else "made by rule synthetic_dataset"
+)
 STUDIES = f"{RESULTS}/index/studies.tsv"
 ORPHANS = f"{RESULTS}/index/orphan_ratings.tsv"
 PAIRS = f"{RESULTS}/index/pairs.tsv"
