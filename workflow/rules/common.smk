@@ -20,7 +20,11 @@ from ranoflow.config_check import (
     merged,
     settings_problem,
 )
-from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
+from ranoflow.dataset.guard import (
+    DatasetRootError,
+    check_dataset_root,
+    output_inside_dataset,
+)
 from ranoflow.index.listing import imaging_listing
 from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
@@ -53,7 +57,8 @@ if demo_not_read(_sources, DEMO_CONFIG):
     logger.info(demo_not_read(_sources, DEMO_CONFIG))
 config.clear()
 config.update(merged(_sources))
-_problem = config_problem(config, yaml.safe_load(SCHEMA.read_text()), _sources)
+_schema = yaml.safe_load(SCHEMA.read_text())
+_problem = config_problem(config, _schema, _sources)
 stop_if(_problem and f"{_problem} (schema: workflow/schemas/{SCHEMA.name})")
 validate(config, str(SCHEMA), set_default=True)
 stop_if(settings_problem(config, _sources))
@@ -67,6 +72,7 @@ try:
     check_dataset_root(config["dataset"]["source"], DATA_ROOT, RESULTS)
 except DatasetRootError as error:
     stop_if(str(error))
+stop_if(output_inside_dataset(config, _schema))
 IMAGING = f"{DATA_ROOT}/Imaging"
 # The index follows the tree (study folders, files, sizes), not only the Imaging/ folder's time stamp;
 # the synthetic tree is an output of its own rule, which Snakemake already follows.
