@@ -29,6 +29,7 @@ from ranoflow.index.listing import imaging_listing
 from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
+    image_size_problems,
     modality_shortfalls,
     resolve_experiments,
     resolve_pretext_task,
@@ -345,6 +346,13 @@ RESOLVED_EXPERIMENTS = resolve_experiments(to_plain(config["experiments"]), TRAI
 PRETEXT_TASKS = {
     name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
 }
+for _line in image_size_problems(
+    to_plain(config["experiments"]),
+    RESOLVED_EXPERIMENTS,
+    TRAINING["pretext_tasks"],
+    PRETEXT_TASKS,
+)[:1]:
+    stop_if(_line)
 PRETRAINED_DIR = f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}"
 
 
