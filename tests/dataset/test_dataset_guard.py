@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from demo_run import snakemake, snapshot, tiny_config, write_config
 from lumiere_fixture import write_lumiere_fixture
 
-from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
+from ranoflow.dataset.guard import DatasetRootError, check_dataset_root, output_inside_dataset, output_keys
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tree_state(root: Path) -> dict[str, str]:
@@ -59,3 +64,35 @@ def test_generated_tree_is_accepted_and_results_inside_a_real_tree_are_refused(t
     check_dataset_root("lumiere", tmp_path / "LUMIERE", results)
     with pytest.raises(DatasetRootError, match="holds the results folder"):
         check_dataset_root("lumiere", tmp_path, results)
+
+
+def test_every_output_path_of_the_config_inside_the_dataset_is_refused_naming_the_key(tmp_path):
+    """Every output of the shipped config lies under results/ (refused inside the dataset above); a key the
+    schema marks as an output path is refused the same way, naming the key."""
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert output_keys(schema) == []  # the tensor store replaced training.cache_dir: no configurable output path
+    schema["properties"]["export"] = {"type": "object", "properties": {"dir": {"type": "string", "x-output-path": True}}}
+    assert ("export", "dir") in output_keys(schema)
+    root = tmp_path / "LUMIERE"
+    inside = {"dataset": {"root": str(root)}, "export": {"dir": str(root / "models")}}
+    line = output_inside_dataset(inside, schema)
+    assert line.startswith(f"export.dir {root / 'models'} lies inside dataset.root") and "\n" not in line
+    assert output_inside_dataset(inside | {"export": {"dir": str(tmp_path / "models")}}, schema) is None
+
+
+@pytest.mark.slow
+def test_the_removed_cache_dir_inside_a_lumiere_tree_stops_the_run_before_any_job(tmp_path):
+    """An old config's training.cache_dir (pointing into the dataset) is refused as an unknown key before any
+    job: nothing is written into the tree."""
+    root = old_tree(tmp_path / "LUMIERE")
+    before = tree_state(root)
+    config = {"dataset": {"source": "lumiere", "root": str(root)},
+              "training": {"cache": "disk", "cache_dir": str(root / "cache")}}
+    configfile = write_config(tmp_path, config, "inside.yaml")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                          str(tmp_path), "--configfile", str(configfile), "--cores", "1", "--dry-run"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if "unknown config key training.cache" in line]
+    assert len(lines) == 1, run.stderr[-3000:]
+    assert tree_state(root) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from demo_run import planned_jobs
 from lumiere_fixture import write_lumiere_fixture
 from test_folds import assert_covers_every_pair_once, assert_no_patient_crosses
 
@@ -137,3 +139,41 @@ def test_a_read_only_dataset_tree_is_read_and_left_as_it_was(tmp_path: Path) -> 
     finally:
         for path in [root, *root.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def planned_rules(workdir: Path, config: dict) -> set[str]:
+    """The rules `snakemake -n` would run for the index stage's targets."""
+    run = snakemake(workdir, config, "--dry-run")
+    return {rule for rule, _ in planned_jobs(run.stdout + run.stderr)}
+
+
+@pytest.mark.slow
+def test_the_index_follows_study_folders_renamed_added_or_moved(tmp_path: Path) -> None:
+    """Imaging/'s listing is a param of rule index: a renamed or added study folder reruns the index (and the
+    pairs and folds), an unchanged tree plans nothing, and the run moved elsewhere with its tree plans nothing."""
+    root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=2)
+    config = {"dataset": {"source": "lumiere", "root": "LUMIERE"}, "folds": {"k": 2}}
+    snakemake(tmp_path, config)
+    assert planned_rules(tmp_path, config) == set()
+    pairs = set(read(tmp_path / "results" / "index" / "pairs.tsv")["id"])
+
+    # the unrated week-030 renamed to week-022, which has a rating row (PD) but had no folder
+    patient = root / "Imaging" / "Patient-002"
+    (patient / "week-030").rename(patient / "week-022")
+    assert {"index", "pairs", "folds"} <= planned_rules(tmp_path, config)
+    snakemake(tmp_path, config)
+    renamed = set(read(tmp_path / "results" / "index" / "pairs.tsv")["id"])
+    assert "Patient-002_week-022_vs_week-015" in renamed - pairs
+    assert planned_rules(tmp_path, config) == set()
+
+    # an added study folder (a copy of another study under a new week) and a replaced image
+    shutil.copytree(patient / "week-040", patient / "week-045")
+    assert "index" in planned_rules(tmp_path, config)
+    snakemake(tmp_path, config)
+    assert "week-045" in set(read(tmp_path / "results" / "index" / "studies.tsv")["study"])
+
+    # the run folder with its dataset moved elsewhere as `cp -a` would: same content, same relative paths
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path, moved / "run", symlinks=True, ignore=shutil.ignore_patterns("elsewhere"))
+    shutil.rmtree(root)
+    assert planned_rules(moved / "run", config) == set()

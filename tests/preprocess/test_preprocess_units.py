@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
+import subprocess
 
 import nibabel as nib
 import numpy as np
@@ -17,6 +19,7 @@ ants = pytest.importorskip("ants")
 
 from preprocess_phantoms import phantom, template  # noqa: E402
 
+from ranoflow.preprocess import faults  # noqa: E402
 from ranoflow.preprocess import image_io  # noqa: E402
 from ranoflow.preprocess import qc as preprocess_qc  # noqa: E402
 from ranoflow.preprocess import registration as reg  # noqa: E402
@@ -313,3 +316,83 @@ def test_patient_batch_reads_each_study_with_the_shared_atlas(tmp_path):
         (tmp_path / study / "status.json").write_text("{}")
     assert study_dirs([tmp_path / "P1", tmp_path / "P2"]) == [tmp_path / s for s in ("P1/week-001", "P1/week-010", "P2/week-003")]
     assert study_dirs([tmp_path / "P2/week-003"]) == [tmp_path / "P2/week-003"]
+
+
+# --- faults of the machine are not faults of the data -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error, machine",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), True),
+        (OSError(errno.EIO, "Input/output error"), True),
+        (OSError(errno.EROFS, "Read-only file system"), True),
+        (MemoryError("Unable to allocate 3.2 GiB"), True),
+        (RuntimeError("ITK ERROR: NiftiImageIO: could not write: No space left on device"), True),
+        (image_io.ImageError("CT1.nii.gz", "truncated or corrupt data (gzip.BadGzipFile)"), False),
+        (gzip.BadGzipFile("Not a gzipped file"), False),  # an OSError without errno: the file, not the disk
+        (ValueError("no modality image available for this study"), False),
+        (RuntimeError("skull strip failed: brain volume 12 ml < 200 ml"), False),
+    ],
+)
+def test_machine_faults_are_told_from_data_faults(error, machine):
+    assert (faults.machine_fault(error) is not None) == machine
+    wrapped = image_io.ImageError("CT1.nii.gz", "read failed")
+    wrapped.__cause__ = error  # an EIO met while reading an image is still the machine's
+    assert (faults.machine_fault(wrapped) is not None) == machine
+
+
+def test_a_full_disk_fails_the_register_job_and_leaves_no_status(atlas, tmp_path, monkeypatch):
+    """With on_error: skip, ENOSPC raises (the job fails, the next run retries) instead of a 'failed' study."""
+    _, _, grid = atlas
+    image, _ = phantom("CT1", (40, 48, 40), (3.0, 3.0, 3.0), skull=False)
+    images = {"CT1": write(image, tmp_path / "CT1.nii.gz")}
+    strip = tmp_path / "strip.json"
+    skull_strip_job(images, tmp_path / "mask.nii.gz", strip, {"method": "passthrough"})
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "transforms/CT1_0GenericAffine.mat")
+
+    monkeypatch.setattr(reg, "register_study", full_disk)
+    out = tmp_path / "Patient-001" / "week-001"
+    with pytest.raises(faults.MachineFault, match="No space left on device.*retried"):
+        register_job(images, out, _grid_paths(grid, tmp_path), SETTINGS, str(strip), str(tmp_path / "mask.nii.gz"),
+                     on_error="skip")
+    assert list(out.iterdir()) == []  # no status.json: nothing a later stage would read as a verdict
+
+
+def _mount_tmpfs(folder, size):
+    folder.mkdir(parents=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                           capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+
+
+def test_a_real_full_tmpfs_fails_the_study_and_freeing_space_lets_it_through(atlas, tmp_path):
+    """A 1 MiB tmpfs filled up: the register job raises; once the filler is gone the same call preprocesses it."""
+    _, _, grid = atlas
+    image, _ = phantom("CT1", (56, 64, 56), (3.0, 3.0, 3.0), skull=False)
+    images = {"CT1": write(image, tmp_path / "CT1.nii.gz")}
+    strip = tmp_path / "strip.json"
+    skull_strip_job(images, tmp_path / "mask.nii.gz", strip, {"method": "passthrough"})
+    grid_paths = _grid_paths(grid, tmp_path)
+    disk = tmp_path / "results"
+    _mount_tmpfs(disk, "1m")
+    try:
+        filler = disk / "filler"
+        with open(filler, "wb") as handle:
+            with pytest.raises(OSError):
+                while True:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+            handle.truncate(max(0, handle.tell() - 8192))  # a few KiB left: the job's folder fits, its images not
+        out = disk / "Patient-001" / "week-001"
+        with pytest.raises(faults.MachineFault):
+            register_job(images, out, grid_paths, SETTINGS, str(strip), str(tmp_path / "mask.nii.gz"), on_error="skip")
+        assert not (out / "status.json").exists()
+        filler.unlink()
+        record = register_job(images, out, grid_paths, SETTINGS, str(strip), str(tmp_path / "mask.nii.gz"),
+                              on_error="skip")
+        assert record["status"] == "ok", record
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from train_helpers import make_dataset, make_store
 
-from ranoflow.train import clinical, datasets, experiments, models, pair_items, tensor_store, transforms
+from ranoflow.train import clinical, datasets, experiments, input_size, models, pair_items, tensor_store, transforms
 from ranoflow.train.augment import BatchAugment
 from ranoflow.train.fold import train_fold
 
@@ -455,3 +455,39 @@ def test_swapping_current_and_reference_changes_a_direction_aware_models_predict
     assert (predicted == test_labels)[changing].float().mean() >= 0.9
     assert (swapped != predicted)[changing].float().mean() >= 0.9
     assert (swapped[test_labels == 1] == 3).float().mean() >= 0.8  # a swapped PR reads as PD
+
+
+@pytest.mark.parametrize("architecture, kwargs", [
+    ("densenet121", None), ("densenet264", None), ("densenet121", {"block_config": [1, 2, 2]}),
+    ("efficientnet-b0", None), ("resnet10", None),
+])
+def test_each_architectures_minimum_input_size_is_the_real_networks(architecture, kwargs):
+    """input_size.minimum_size (pure Python, read at parse time) against the MONAI network: the minimum runs, one
+    voxel less fails inside torch."""
+    least = input_size.minimum_size(architecture, kwargs)
+    small = {"init_features": 4, "growth_rate": 4} if architecture.startswith("densenet") else {}
+    sizes = [least, least - 1] if least > 1 else [least]
+    for size in sizes:
+        if architecture == "vit":
+            small = {"hidden_size": 48, "mlp_dim": 96, "num_layers": 1, "num_heads": 4}
+        net, _ = models.build_backbone(architecture, 1, [size] * 3, (kwargs or {}) | small)
+        net.train()
+        fits = True
+        try:
+            with torch.no_grad():
+                net(torch.rand(2, 1, size, size, size))
+        except (RuntimeError, ValueError):
+            fits = False
+        assert fits == (size == least), (architecture, size, least)
+        problem = input_size.image_size_problem(architecture, [size] * 3, kwargs, "training.image_size")
+        assert (problem is None) == fits
+
+
+def test_an_image_size_too_small_for_the_architecture_is_refused_naming_the_key():
+    exps = {"deep": {"modalities": ["T1"], "input": "stack", "architecture": "densenet264",
+                     "training": {"image_size": [16, 16, 16]}}}
+    resolved = experiments.resolve_experiments(exps, {"image_size": [64, 64, 64]})
+    lines = experiments.image_size_problems(exps, resolved, {}, {})
+    assert lines == ["experiments.deep.training.image_size [16, 16, 16] is too small for densenet264: its 5 "
+                     "downsampling layers need at least 29 voxels per axis (allowed: image_size >= [29, 29, 29], "
+                     "or a smaller network)"]

@@ -20,13 +20,19 @@ from ranoflow.config_check import (
     merged,
     settings_problem,
 )
-from ranoflow.dataset.guard import DatasetRootError, check_dataset_root
+from ranoflow.dataset.guard import (
+    DatasetRootError,
+    check_dataset_root,
+    output_inside_dataset,
+)
+from ranoflow.index.listing import imaging_listing
 from ranoflow.predict.sheet import SheetError, missing_references, read_sheet
 from ranoflow.predict.sheet import study_images as sheet_study_images
 from ranoflow.preprocess.settings import in_process_strip, register_settings
 from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
     grid_overrides,
+    image_size_problems,
     modality_shortfalls,
     resolve_experiments,
     resolve_pretext_task,
@@ -55,7 +61,8 @@ if demo_not_read(_sources, DEMO_CONFIG):
     logger.info(demo_not_read(_sources, DEMO_CONFIG))
 config.clear()
 config.update(merged(_sources))
-_problem = config_problem(config, yaml.safe_load(SCHEMA.read_text()), _sources)
+_schema = yaml.safe_load(SCHEMA.read_text())
+_problem = config_problem(config, _schema, _sources)
 stop_if(_problem and f"{_problem} (schema: workflow/schemas/{SCHEMA.name})")
 validate(config, str(SCHEMA), set_default=True)
 stop_if(settings_problem(config, _sources))
@@ -69,7 +76,15 @@ try:
     check_dataset_root(config["dataset"]["source"], DATA_ROOT, RESULTS)
 except DatasetRootError as error:
     stop_if(str(error))
+stop_if(output_inside_dataset(config, _schema))
 IMAGING = f"{DATA_ROOT}/Imaging"
+# The index follows the tree (study folders, files, sizes), not only the Imaging/ folder's time stamp;
+# the synthetic tree is an output of its own rule, which Snakemake already follows.
+IMAGING_LISTING = (
+    imaging_listing(IMAGING)
+    if config["dataset"]["source"] == "lumiere"
+    else "made by rule synthetic_dataset"
+)
 STUDIES = f"{RESULTS}/index/studies.tsv"
 ORPHANS = f"{RESULTS}/index/orphan_ratings.tsv"
 PAIRS = f"{RESULTS}/index/pairs.tsv"
@@ -394,6 +409,13 @@ RESOLVED_EXPERIMENTS = resolve_experiments(to_plain(config["experiments"]), TRAI
 PRETEXT_TASKS = {
     name: resolve_pretext_task(name, TRAINING) for name in TRAINING["pretext_tasks"]
 }
+for _line in image_size_problems(
+    to_plain(config["experiments"]),
+    RESOLVED_EXPERIMENTS,
+    TRAINING["pretext_tasks"],
+    PRETEXT_TASKS,
+)[:1]:
+    stop_if(_line)
 PRETRAINED_DIR = f"{RESULTS}/pretrained/{{task}}/fold_{{fold}}"
 stop_if("; ".join(grid_overrides({**RESOLVED_EXPERIMENTS, **PRETEXT_TASKS}, TRAINING)))
 

@@ -17,6 +17,7 @@ rule index:
         "../../envs/base.yaml"
     params:
         settings=settings(modalities=config["index"]["modalities"]),
+        listing=IMAGING_LISTING,
         code=script_code("index"),
     script:
         "../scripts/index.py"

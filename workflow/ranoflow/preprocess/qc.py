@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ranoflow.checksum import study_checksum
+from ranoflow.preprocess.faults import raise_machine_fault
 
 STATUS_KEYS = ("status", "reason", "anchor", "dice", "similarity", "seconds")
 REGISTRATION_COLUMNS = [
@@ -23,9 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def failed_status(error: Exception, on_error: str) -> dict:
-    """The status record of a study whose job failed; with on_error other than "skip", the error is raised."""
+    """The status record of a study whose job failed on its data. With on_error other than "skip" the
+    error is raised; a fault of the machine (full disk, I/O error, out of memory) is always raised."""
     if on_error != "skip":
         raise error
+    raise_machine_fault(error)
     log.exception("study failed, skipped (on_error: skip)")
     return {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
 

@@ -1,7 +1,8 @@
 """One study's registration onto the atlas grid with its QC: the job behind rule register.
 
-The job either finishes with a status record or, with on_error="skip", writes a "failed" record and
-returns normally so the workflow goes on without the study.
+The job either finishes with a status record or, with on_error="skip" and a fault of the data, writes a
+"failed" record and returns normally so the workflow goes on without the study; a fault of the machine
+(ranoflow.preprocess.faults) fails the job, leaving an empty folder that Snakemake removes.
 """
 
 from __future__ import annotations
@@ -135,9 +136,9 @@ def register_job(
                       f"{out_dir.parent.name}/{out_dir.name}  anchor {anchor}  Dice {result.dice:.3f}  "
                       f"r {result.similarity:.2f}  [{status}]")
     except Exception as error:  # noqa: BLE001 - any failure becomes the study's status under skip
-        record.update(failed_status(error, on_error), modalities=[])
         for partial in out_dir.iterdir():  # no half-written study reaches later stages
             shutil.rmtree(partial) if partial.is_dir() else partial.unlink()
+        record.update(failed_status(error, on_error), modalities=[])  # raises for a fault of the machine
     separate_strip = 0.0 if strip_settings else float(strip.get("seconds") or 0.0)
     record["seconds"] = round(time.perf_counter() - start + separate_strip, 2)
     record["steps"] = dict(steps)

@@ -233,3 +233,19 @@ def modality_shortfalls(pairs_modalities: list[str], experiments: Mapping[str, M
                 f"lack: they will be left out of its folds (check experiments.{name}.modalities)"
             )
     return lines
+
+
+def image_size_problems(experiments: Mapping, resolved: Mapping, tasks: Mapping, resolved_tasks: Mapping) -> list[str]:
+    """One line per experiment or pretext task whose image_size its architecture cannot take (parse time)."""
+    from ranoflow.train.input_size import image_size_problem
+
+    lines = []
+    for kind, raw, done in (("experiments", experiments, resolved), ("training.pretext_tasks", tasks, resolved_tasks)):
+        for name, entry in done.items():
+            own = "image_size" in ((raw.get(name) or {}).get("training") or {})
+            key = f"{kind}.{name}.training.image_size" if own else f"training.image_size (for {kind} {name})"
+            training = entry["training"]
+            line = image_size_problem(entry["architecture"], training["image_size"], training.get("model_kwargs"), key)
+            if line:
+                lines.append(line)
+    return lines
