@@ -139,3 +139,16 @@ def test_a_baseline_without_segmentation_falls_back_to_the_first_measured_study(
     assessed, missing = scoring.predict_expert(pairs, studies, measures, lesions, ExpertSettings())
     assert list(missing["current"]) == ["week-010"]  # its previous study has no segmentation
     assert list(assessed["predicted"]) == ["PR"]  # 190 against 400, not against the unmeasured 900
+
+
+def test_a_study_without_segmentation_is_skipped_as_the_next_study_of_a_course():
+    """A study whose segmentation is missing has '' in every column of study_measures.tsv (it is read as
+    text): it is no confirming study, and the course still rates (the demo's first run failed here)."""
+    course = [{"product": 400, "edema": 10000}, {"product": 0, "enhancing": 0.0, "edema": 10000},
+              {"product": 0, "enhancing": 0.0, "edema": 10000}]
+    studies, measures, lesions, pairs = course_tables(course)
+    measures = measures.astype(str)
+    measures.loc[2, [c for c in measures.columns if c not in ("patient", "study")]] = ""
+    assessed, missing = scoring.predict_expert(pairs, studies, measures, lesions, ExpertSettings())
+    assert list(assessed["predicted"]) == ["SD"]  # no next measured study confirms the CR
+    assert list(missing["id"]) == ["P_week-020"]

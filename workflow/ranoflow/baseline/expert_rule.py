@@ -148,7 +148,9 @@ class PatientCourses:
                  settings: ExpertSettings) -> None:
         self.settings = settings
         self.lesions = lesions
-        numeric = measures.set_index(["patient", "study"])
+        # the measures table is read as text: a study without a segmentation has '' (not NaN) in every column
+        numeric = measures.set_index(["patient", "study"]).drop(columns=["segmentation"], errors="ignore")
+        numeric = numeric.apply(pd.to_numeric, errors="coerce")
         self.measures = {key: row for key, row in numeric.iterrows() if pd.notna(row["enhancing_mm3"])}
         ordered = studies.assign(order=pd.to_numeric(studies["order"])).sort_values(["patient", "order"])
         self.order = {p: list(g["study"]) for p, g in ordered.groupby("patient", sort=False)}
