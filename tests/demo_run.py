@@ -46,6 +46,7 @@ TINY = {
     },
     "experiments": EXPERIMENTS,
     "explain": {"best": False, "experiments": ["exp_a"], "methods": ["saliency"]},
+    "evaluate": {"reference_experiment": "exp_a"},
     "resources": {"train": {"gpu": 0, "runtime": 20, "mem_mb": 2000, "threads": 1}},
 }
 

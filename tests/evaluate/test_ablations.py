@@ -88,3 +88,14 @@ def test_ablation_figure_is_written_grouped_by_ablation(tmp_path):
     ])
     plot_ablations(table, tmp_path / "ablations.png")
     assert (tmp_path / "ablations.png").stat().st_size > 1000
+
+
+def test_a_reference_that_is_no_experiment_is_refused_naming_the_key():
+    from ranoflow.evaluate.ablations import reference_problem
+
+    experiments = {"a": {"reference": None}, "b": {"reference": "a"}}
+    assert reference_problem("a", experiments) == ""
+    assert reference_problem(None, experiments) == ""
+    problem = reference_problem("ct1_flair_previous", experiments)
+    assert problem.startswith("evaluate.reference_experiment is 'ct1_flair_previous'") and "['a', 'b']" in problem
+    assert reference_problem("a", {**experiments, "c": {"reference": "zz"}}).startswith("experiments.c.reference")

@@ -192,7 +192,8 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     # formats (it scores every pair but one, so the summary's common test pairs lack that one).
     (tmp_path / "results/metrics").mkdir(parents=True)
     (tmp_path / "results/baseline").mkdir(parents=True)
-    for row in ("rano_rules", "rano_rules_previous"):
+    baselines = ("rano_rules", "rano_rules_previous", "rano_expert", "volumes_gbm")
+    for row in baselines:
         rules_doc = majority_baseline(pairs, folds, bootstrap=10) | {"experiment": row}
         (tmp_path / f"results/metrics/{row}.json").write_text(json.dumps(rules_doc))
         rules = pd.concat(majority_predictions(pairs, folds).values(), ignore_index=True)
@@ -241,9 +242,9 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "results/metrics/summary.tsv", sep="\t")
-    assert set(summary["experiment"]) == {"pretrained_clinical", "majority_class", "rano_rules", "rano_rules_previous"}
+    assert set(summary["experiment"]) == {"pretrained_clinical", "majority_class", *baselines}
     assert summary["median_balanced_accuracy"].is_monotonic_decreasing
-    assert summary["n_pairs"].tolist() == [len(pairs) - 1] * 4  # every row on the same pairs
+    assert summary["n_pairs"].tolist() == [len(pairs) - 1] * len(summary)  # every row on the same pairs
     assert summary.set_index("experiment").loc["majority_class", "own_n_pairs"] == len(pairs)
     assert (tmp_path / "results/pretrained/rot/fold_1/backbone.pt").is_file()
     assert (tmp_path / "results/plots/confusion_best.png").stat().st_size > 0

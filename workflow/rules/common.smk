@@ -25,6 +25,7 @@ from ranoflow.dataset.guard import (
     check_dataset_root,
     output_inside_dataset,
 )
+from ranoflow.evaluate.ablations import reference_problem
 from ranoflow.index.listing import imaging_listing
 from ranoflow.predict.sheet import SheetError, missing_references, read_sheet
 from ranoflow.predict.sheet import study_images as sheet_study_images
@@ -673,3 +674,4 @@ def get_final_output():
 
 
 stop_if(predict_problem())
+stop_if(reference_problem(config["evaluate"]["reference_experiment"], RESOLVED_EXPERIMENTS))

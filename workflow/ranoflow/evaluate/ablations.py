@@ -74,6 +74,17 @@ def verdict(low: float, high: float) -> str:
     return "indistinguishable"
 
 
+def reference_problem(default: str | None, experiments: Mapping[str, dict]) -> str:
+    """'' when `evaluate.reference_experiment` and every experiment's `reference` name an experiment, else
+    one line naming the key (checked at parse time, before any job)."""
+    named = {"evaluate.reference_experiment": default}
+    named |= {f"experiments.{name}.reference": e.get("reference") for name, e in experiments.items()}
+    for key, value in named.items():
+        if value and value not in experiments:
+            return f"{key} is {value!r}, not an experiment of this config; choose from {sorted(experiments)}"
+    return ""
+
+
 def reference_of(name: str, experiments: Mapping[str, dict], default: str | None) -> str | None:
     """The experiment a row is compared with: its own `reference` key, else `evaluate.reference_experiment`."""
     own = (experiments.get(name) or {}).get("reference")
