@@ -129,7 +129,9 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     copy, configfile = moved_copy(completed, tmp_path / "run")
     append_line(copy / "workflow/ranoflow/baseline/criteria.py")
     rules = rules_of(plan(copy, configfile)) - {"all"}
-    assert rules == {"rano_baseline", "rano_baseline_plot", "summary", "cohort_summary", "results_table"}
+    # volumes_gbm reads rano_expert's answer as a feature, so the rules' code reaches it too
+    assert rules == {"rano_baseline", "volumes_gbm", "rano_baseline_plot", "summary", "cohort_summary",
+                     "results_table"}
 
     copy, configfile = moved_copy(completed, tmp_path / "run2")
     append_line(copy / "workflow/ranoflow/train/fold.py")
@@ -137,15 +139,16 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
     assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
     assert rules_of(jobs) - {"all"} == {
-        "train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary", "explanations_table"
+        "train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary", "explanations_table",
+        "export_model",
     }
 
 
 # What a preprocessed image feeds: every rule downstream of `register`.
 FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "study_tensors", "train", "aggregate_experiment",
-                 "summary", "results_table", "explain", "explain_summary", "explanations_table"}
+                 "summary", "results_table", "explain", "explain_summary", "explanations_table", "export_model"}
 FROM_TRAIN = {"train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary",
-              "explanations_table"}
+              "explanations_table", "export_model"}
 FROM_EXPLAIN = {"explain", "explain_summary", "explanations_table"}
 
 

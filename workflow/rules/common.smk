@@ -674,4 +674,6 @@ def get_final_output():
 
 
 stop_if(predict_problem())
-stop_if(reference_problem(config["evaluate"]["reference_experiment"], RESOLVED_EXPERIMENTS))
+stop_if(
+    reference_problem(config["evaluate"]["reference_experiment"], RESOLVED_EXPERIMENTS)
+)
