@@ -27,6 +27,8 @@ from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
 NOT_RATED = "not rated"
+# the patient of every sheet study in the pair and store tables (the sheet's study keys are unique on their own)
+SHEET_PATIENT = "new"
 
 
 class MeanLogProbability(nn.Module):
@@ -53,11 +55,11 @@ def _tables(sheet: pd.DataFrame, study_dirs: dict[str, Path]) -> tuple[pd.DataFr
     """The sheet as pairs.tsv and manifest.tsv would hold it, for `pair_items`."""
     pairs = []
     for follow_up, roles in follow_ups(sheet).items():
-        pairs.append({"id": follow_up, "patient": "new", "label": "", **roles, **clinical_record(sheet, follow_up)})
+        pairs.append({"id": follow_up, "patient": SHEET_PATIENT, "label": "", **roles, **clinical_record(sheet, follow_up)})
     manifest = []
     for key, directory in study_dirs.items():
         status = json.loads((directory / "status.json").read_text())
-        manifest.append({"patient": "new", "study": key, "status": status["status"],
+        manifest.append({"patient": SHEET_PATIENT, "study": key, "status": status["status"],
                          "reason": status.get("reason", ""), "dir": str(directory), "checksum": ""})
     return pd.DataFrame(pairs).fillna(""), pd.DataFrame(manifest)
 
@@ -76,7 +78,7 @@ def rate_follow_ups(sheet: pd.DataFrame, study_dirs: dict[str, Path], export: st
     pairs, manifest = _tables(sheet, study_dirs)
     store = out / "tensors"
     for key, directory in study_dirs.items():
-        log.info("%s", write_study_store(directory, card["grid"], *study_files(store, "new", key)))
+        log.info("%s", write_study_store(directory, card["grid"], *study_files(store, SHEET_PATIENT, key)))
     items, left_out = pair_items(pairs, manifest, list(pairs["id"]), resolved["modalities"], resolved["clinical"],
                                  resolved["training"]["use_flagged"], references)
     reasons = dict(zip(left_out["id"], left_out["reason"]))
