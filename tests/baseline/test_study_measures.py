@@ -7,7 +7,7 @@ import pytest
 
 from ranoflow.baseline import measurements
 from ranoflow.baseline.measurements import Segmentation
-from ranoflow.baseline.study_measures import LesionPoints, MeasureSettings, measure_labels, measure_studies
+from ranoflow.baseline.study_measures import LesionPoints, MeasureSettings, cache_key, measure_labels, measure_studies
 
 AFFINE = np.diag([1.0, 1.0, 1.0, 1.0])
 
@@ -81,3 +81,18 @@ def test_every_study_measured_once_and_cached_by_content(tmp_path):
     changed, _ = measure_studies(studies, "seg_deepbratumia", settings, cache)
     assert changed.loc[0, "enhancing_mm3"] == 0.0 and changed.loc[1, "enhancing_mm3"] == table.loc[1, "enhancing_mm3"]
     assert len(list(cache.glob("*.npz"))) == 4
+
+
+def test_identical_segmentations_measured_by_parallel_workers_share_one_entry(tmp_path):
+    # empty or copied label maps share a content key: workers writing that entry at once must not collide
+    labels = lumiere_map()
+    paths = []
+    for k in range(16):
+        path = tmp_path / f"seg{k}.nii.gz"
+        nib.save(nib.Nifti1Image(labels, AFFINE), path)
+        paths.append(str(path))
+    studies = pd.DataFrame({"patient": "P", "study": [f"w{k}" for k in range(16)], "seg_deepbratumia": paths})
+    cache = tmp_path / "cache"
+    table, _ = measure_studies(studies, "seg_deepbratumia", MeasureSettings(source="deepbratumia"), cache, workers=4)
+    assert table["enhancing_mm3"].nunique() == 1 and table["enhancing_mm3"].notna().all()
+    assert [p.name for p in cache.iterdir()] == [f"{cache_key(paths[0], MeasureSettings(source='deepbratumia'))}.npz"]

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -189,7 +191,8 @@ def _cached_measure(task: tuple[str, str, MeasureSettings]) -> tuple[dict, np.nd
         with np.load(entry) as stored:
             return json.loads(str(stored["values"])), stored["points"], stored["components"]
     measures = measure_file(path, settings)
-    temporary = entry.with_suffix(".tmp.npz")
+    # identical segmentations share a key, so two workers may write one entry at once: each its own temporary
+    temporary = entry.with_name(f"{entry.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
     np.savez(temporary, values=json.dumps(measures.values), points=measures.points, components=measures.components)
     temporary.replace(entry)
     return measures.values, measures.points, measures.components
