@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ranoflow.train.seeds import run_seeds  # noqa: E402
+
 LUMIERE_STUDIES = 638
 LUMIERE_PAIRS = 456
 
@@ -214,7 +216,7 @@ def main() -> None:
     cpu_timed: set[str] = set()
     total_h = 0.0
     print(f"{'run':<24} {'arch':<16} {'size':>7} {'batch':>5} {'GFLOP/pair':>10} {'s/step':>7} "
-          f"{'steps/ep':>8} {'epochs':>6} {'GPU-h (all folds)':>17}  source of s/step")
+          f"{'steps/ep':>8} {'epochs':>6} {'GPU-h (all runs)':>17}  source of s/step")
     for run in runs:
         t = run["training"]
         key = (run["architecture"], run["in_channels"], tuple(t["image_size"]), t["batch_size"])
@@ -238,14 +240,16 @@ def main() -> None:
         eval_s = (plan["val_pairs"] + (plan["test_pairs"] if run["kind"] == "train" else 0)) * info["step"] / (
             3 * t["batch_size"])  # a forward pass is about a third of a train step
         epochs = args.epochs or t["max_epochs"]
-        hours = plan["k"] * epochs * (steps * info["step"] + eval_s) / 3600
+        seeds = len(run_seeds(run)) if run["kind"] == "train" else 1  # training.seeds: one run per fold x seed
+        hours = seeds * plan["k"] * epochs * (steps * info["step"] + eval_s) / 3600
         total_h += hours
         size = "x".join(map(str, t["image_size"][:1])) + "^3"
         print(f"{run['name']:<24} {run['architecture']:<16} {size:>7} {t['batch_size']:>5} "
               f"{info['flops'] / 1e9:>10.0f} {info['step']:>7.3f} {steps:>8} {epochs:>6g} {hours:>17.2f}  {info['how']}")
     print(f"\nwhole grid: {total_h:.1f} GPU-hours on one GPU [projected: the rows above, "
           f"{len([r for r in runs if r['kind'] == 'train'])} experiments + "
-          f"{len([r for r in runs if r['kind'] == 'pretrain'])} pretext task(s), x {plan['k']} folds, at max_epochs]")
+          f"{len([r for r in runs if r['kind'] == 'pretrain'])} pretext task(s), x {plan['k']} folds x each "
+          f"experiment's seeds, at max_epochs]")
     print("scaling: proportional to folds, to experiments, to epochs per run (early stopping ends runs "
           "earlier), and to voxels for the convolutional networks (96^3 ~ 0.42x, 64^3 ~ 0.125x of 128^3)")
     if total_h > 24:

@@ -99,3 +99,42 @@ def test_a_reference_that_is_no_experiment_is_refused_naming_the_key():
     problem = reference_problem("ct1_flair_previous", experiments)
     assert problem.startswith("evaluate.reference_experiment is 'ct1_flair_previous'") and "['a', 'b']" in problem
     assert reference_problem("a", {**experiments, "c": {"reference": "zz"}}).startswith("experiments.c.reference")
+
+
+def _seeded(*frames: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([frame.assign(seed=s) for s, frame in enumerate(frames)], ignore_index=True)
+
+
+def test_a_row_of_several_seeds_is_averaged_over_its_seeds_with_their_spread():
+    truth = _predictions(1.0, 0)
+    good, poor, reference = _predictions(0.9, 1), _predictions(0.5, 2), _predictions(0.7, 3)
+    for frame in (good, poor, reference):
+        frame["label"] = truth["label"]
+    single = {name: paired_difference(frame, reference, n=300, seed=0) for name, frame in [("good", good), ("poor", poor)]}
+    both = paired_difference(_seeded(good, poor), reference, n=300, seed=0)
+    # each pair counted once, the difference is the mean of the seeds' differences, their range the spread
+    assert both["n_pairs_compared"] == len(truth)
+    mean = (single["good"]["delta_balanced_accuracy"] + single["poor"]["delta_balanced_accuracy"]) / 2
+    assert both["delta_balanced_accuracy"] == pytest.approx(mean)
+    assert both["delta_balanced_accuracy_seed_min"] == pytest.approx(single["poor"]["delta_balanced_accuracy"])
+    assert both["delta_balanced_accuracy_seed_max"] == pytest.approx(single["good"]["delta_balanced_accuracy"])
+    # two seeds of one row against the same seeds of its reference: seed s is compared with seed s
+    paired = paired_difference(_seeded(good, poor), _seeded(good, poor), n=300, seed=0)
+    assert paired["delta_balanced_accuracy"] == 0 and paired["verdict"] == "indistinguishable"
+    assert paired["delta_balanced_accuracy_seed_min"] == paired["delta_balanced_accuracy_seed_max"] == 0
+
+
+def test_the_bootstrap_draws_whole_patients_and_scores_as_scikit_learn():
+    from ranoflow.evaluate import metrics
+
+    rng = np.random.default_rng(4)
+    y, p = rng.integers(0, 3, 60), rng.integers(0, 4, 60)
+    patients = np.repeat(np.arange(15), 4)
+    weights = metrics.patient_resamples(patients.astype(str), 50, seed=1)
+    assert weights.shape == (50, 60) and (weights.sum(1) == 60).all()
+    assert all(len(set(row[patients == k])) == 1 for row in weights for k in range(15))  # a patient is drawn whole
+    ba, f1 = metrics.confusion_scores(metrics.weighted_confusion(y, p, weights))
+    for row, b, f in zip(weights, ba, f1):
+        drawn = np.repeat(np.arange(60), row.astype(int))
+        assert b == pytest.approx(metrics.balanced_accuracy(y[drawn], p[drawn]))
+        assert f == pytest.approx(metrics.macro_f1(y[drawn], p[drawn]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,6 +54,35 @@ def test_aggregation_matches_hand_computed_values(tmp_path):
     assert 0 <= low <= pooled["balanced_accuracy"] <= high <= 1
     assert pooled["roc_auc"]["PR"] == pytest.approx(1.0)  # the only PR pair is the only PR prediction
     assert doc["ablation"] == "x" and doc["protocol"] == "patient" and doc["folds"][0]["epochs_run"] == 2
+
+
+def test_an_experiment_of_two_seeds_pools_its_runs_and_counts_each_pair_once(tmp_path):
+    """training.seeds: the folds of every seed are runs of one row; a fold folder's seed comes from its
+    metadata.json; the summary counts each test pair once and gives the spread of the seeds' medians."""
+    runs = {  # (fold, seed) -> predictions; seed 0 balanced accuracies 0.75 and 0.5, seed 3 both 1.0
+        (0, 0): _predictions(["CR", "PR", "SD", "PD"], ["CR", "PR", "PD", "PD"]),
+        (1, 0): _predictions(["CR", "CR", "PD", "PD"], ["CR", "PD", "PD", "SD"]),
+        (0, 3): _predictions(["CR", "PR", "SD", "PD"], ["CR", "PR", "SD", "PD"]),
+        (1, 3): _predictions(["CR", "CR", "PD", "PD"], ["CR", "CR", "PD", "PD"]),
+    }
+    exp = experiments.resolve_experiment(
+        "e", {"e": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121", "ablation": "x"}}, {})
+    dirs = []
+    for (fold, seed), frame in runs.items():
+        d = tmp_path / (f"fold_{fold}" if seed == 0 else f"fold_{fold}_seed{seed}")
+        d.mkdir()
+        frame.assign(patient=f"P{fold}").to_csv(d / "predictions.tsv", sep="\t", index=False)
+        (d / "metrics.json").write_text(json.dumps({"fold": fold, "best_epoch": 1, "left_out": []}))
+        (d / "metadata.json").write_text(json.dumps({"fold": fold, "seed": seed}))
+        dirs.append(d)
+    doc = aggregate_experiment(exp, dirs, bootstrap=100)
+    assert [(r["fold"], r["seed"]) for r in doc["folds"]] == [(0, 0), (0, 3), (1, 0), (1, 3)]
+    assert doc["n_folds"] == 2 and doc["median_balanced_accuracy"] == pytest.approx(0.875)  # of 0.75, 1, 0.5, 1
+    assert doc["seeds"]["median_balanced_accuracy"] == {"0": 0.625, "3": 1.0}
+    assert doc["seeds"]["std_balanced_accuracy"] == pytest.approx(np.std([0.625, 1.0], ddof=1))
+    row = summary_table([doc]).iloc[0]
+    assert row["n_pairs"] == 8 and row["n_seeds"] == 2 and row["chance_per_fold"] == "0.25,0.5"
+    assert row["seed_std_balanced_accuracy"] == pytest.approx(0.2652, abs=1e-4)
 
 
 def test_majority_baseline_and_summary_order():

@@ -47,6 +47,16 @@ def test_learning_rate_of_one_experiment_reruns_only_that_experiment(completed):
     assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | STORE_RULES | {"pretrain"}), rules_of(jobs)
 
 
+def test_a_further_training_seed_adds_its_train_jobs_and_reruns_no_trained_model(completed):
+    """training.seeds: each further seed is one train_seed job per experiment x fold in its own folder; the
+    models of training.seed are not retrained, only the experiments' metrics and what reads them rerun."""
+    jobs = plan_with(completed, {"training": {"seeds": [5]}}, "seeds.yaml")
+    runs = {(dict(wc)["experiment"], dict(wc)["fold"], dict(wc)["seed"]) for rule, wc in jobs if rule == "train_seed"}
+    assert runs == {(e, str(f), "5") for e in EXPERIMENTS for f in range(FOLDS)}
+    assert "train" not in rules_of(jobs) and wildcard_values(jobs, "aggregate_experiment", "experiment") == set(EXPERIMENTS)
+    assert not rules_of(jobs) & (INDEX_RULES | PREPROCESS_RULES | STORE_RULES | {"explain", "export_model"}), rules_of(jobs)
+
+
 def test_training_grid_reruns_the_store_once_per_study_and_every_job_reading_it(completed):
     """An edit of training.image_size reruns the tensor store (one study_tensors job per paired study,
     however many experiments read it) and every train job, nothing of the index or preprocessing."""

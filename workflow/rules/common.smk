@@ -39,6 +39,7 @@ from ranoflow.train.experiments import (
     resolve_pretext_task,
     to_plain,
 )
+from ranoflow.train.seeds import run_seeds, seed_run
 from ranoflow.vocabulary import MODALITIES
 
 DEMO_CONFIG = "config/config.yaml"
@@ -96,6 +97,8 @@ PREPROCESSED = f"{RESULTS}/preprocessed"
 MANIFEST = f"{PREPROCESSED}/manifest.tsv"
 REGISTRATION_QC = f"{RESULTS}/qc/registration.tsv"
 MODEL_DIR = f"{RESULTS}/models/{{experiment}}/fold_{{fold}}"
+# the runs of training.seeds other than training.seed (whose runs are MODEL_DIR)
+SEED_MODEL_DIR = f"{RESULTS}/models/{{experiment}}/fold_{{fold}}_seed{{seed}}"
 METRICS = f"{RESULTS}/metrics"
 SUMMARY = f"{METRICS}/summary.tsv"
 SUMMARY_FOLDS = f"{METRICS}/test_pairs_per_fold.tsv"
@@ -126,6 +129,7 @@ wildcard_constraints:
     patient=r"Patient-\d+",
     study=r"week-\d+(-\d+)?",
     fold=r"\d+",
+    seed=r"\d+",
     modality="|".join(MODALITIES),
     experiment="|".join(map(re.escape, EXPERIMENTS)) or "no-experiment",
     name=r"[A-Za-z0-9_.-]+",
@@ -465,6 +469,31 @@ def store_files(references):
 
 def experiment_store_files(wildcards):
     return store_files(tuple(RESOLVED_EXPERIMENTS[wildcards.experiment]["references"]))
+
+
+def experiment_runs(wildcards):
+    """The folders of an experiment's train runs: every fold with training.seed, then with each further seed."""
+    seeds = run_seeds(RESOLVED_EXPERIMENTS[wildcards.experiment])
+    runs = [MODEL_DIR.format(experiment=wildcards.experiment, fold=f) for f in FOLDS]
+    for seed in seeds[1:]:
+        runs += [
+            SEED_MODEL_DIR.format(experiment=wildcards.experiment, fold=f, seed=seed)
+            for f in FOLDS
+        ]
+    return runs
+
+
+def run_files(name):
+    return lambda wildcards: [f"{run}/{name}" for run in experiment_runs(wildcards)]
+
+
+def train_run_settings(wildcards):
+    """The experiment as this train job runs it: the seed of its folder, the list of seeds left out."""
+    experiment = RESOLVED_EXPERIMENTS[wildcards.experiment]
+    seed = (
+        int(wildcards.seed) if hasattr(wildcards, "seed") else run_seeds(experiment)[0]
+    )
+    return seed_run(experiment, seed)
 
 
 def task_store_files(wildcards):

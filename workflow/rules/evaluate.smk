@@ -5,10 +5,9 @@
 
 rule aggregate_experiment:
     input:
-        metrics=expand(f"{MODEL_DIR}/metrics.json", fold=FOLDS, allow_missing=True),
-        predictions=expand(
-            f"{MODEL_DIR}/predictions.tsv", fold=FOLDS, allow_missing=True
-        ),
+        # every fold x seed run (training.seeds)
+        metrics=run_files("metrics.json"),
+        predictions=run_files("predictions.tsv"),
     output:
         metrics=f"{METRICS}/{{experiment}}.json",
         predictions=EXPERIMENT_PREDICTIONS,

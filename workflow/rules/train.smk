@@ -137,9 +137,23 @@ rule train:
         mem_mb=config["resources"]["train"]["mem_mb"],
     params:
         settings=settings(
-            experiment=lambda wildcards: RESOLVED_EXPERIMENTS[wildcards.experiment],
+            experiment=train_run_settings,
             store_load=config["tensor_store"]["load"],
         ),
         code=script_code("train"),
     script:
         "../scripts/train.py"
+
+
+# Each further seed of training.seeds: the same job in its own folder, a separate (GPU) job on a cluster.
+use rule train as train_seed with:
+    output:
+        model=f"{SEED_MODEL_DIR}/model.pt",
+        predictions=f"{SEED_MODEL_DIR}/predictions.tsv",
+        metrics=f"{SEED_MODEL_DIR}/metrics.json",
+        history=f"{SEED_MODEL_DIR}/history.tsv",
+        metadata=f"{SEED_MODEL_DIR}/metadata.json",
+    log:
+        f"{LOGS}/train/{{experiment}}/fold_{{fold}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/{{experiment}}/fold_{{fold}}_seed{{seed}}.tsv"

@@ -1,6 +1,8 @@
 """Ablations as paired differences: each row of summary.tsv against its reference experiment on the same test
 pairs, with a 95 % CI from a bootstrap that resamples patients (both rows keep the same resampled pairs), and
 a verdict: better or worse when the CI of the balanced-accuracy difference excludes 0, else indistinguishable.
+A row trained with several seeds (`training.seeds`) enters with every seed's predictions: each side is averaged
+over its seeds inside every resample, and the per-seed differences give the spread over seeds.
 """
 
 from __future__ import annotations
@@ -16,53 +18,74 @@ from ranoflow.vocabulary import CLASSES
 DIFFERENCE_COLUMNS = [
     "reference_experiment", "delta_balanced_accuracy", "delta_balanced_accuracy_ci95_low",
     "delta_balanced_accuracy_ci95_high", "delta_macro_f1", "delta_macro_f1_ci95_low", "delta_macro_f1_ci95_high",
-    "verdict",
+    "verdict", "delta_balanced_accuracy_seed_min", "delta_balanced_accuracy_seed_max",
 ]
 # The rule baseline given only the studies an experiment reads: the most its references allow.
 CEILINGS = {("previous",): "rano_rules_previous", ("baseline", "nadir"): "rano_rules"}
 
 
-def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    return met.balanced_accuracy(y, p), met.macro_f1(y, p)
+def seed_predictions(frame: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """(seeds, pairs): a row's predicted class codes on `ids`, one line per training seed (one line for rows
+    without a `seed` column, such as baselines)."""
+    runs = frame.groupby("seed", sort=True, dropna=False) if "seed" in frame else [(None, frame)]
+    return np.stack([run.set_index("id").loc[ids, "predicted"].map(CLASSES.index).to_numpy(int) for _, run in runs])
+
+
+def _seed_mean_scores(y: np.ndarray, runs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(resamples, 2): balanced accuracy and macro-F1 of each weighting, averaged over the seed runs."""
+    scores = [np.stack(met.confusion_scores(met.weighted_confusion(y, run, weights)), axis=-1) for run in runs]
+    return np.mean(scores, axis=0)
 
 
 def paired_difference(
     row: pd.DataFrame, reference: pd.DataFrame, n: int = 2000, seed: int = 0, level: float = 0.95
 ) -> dict:
-    """Difference (row - reference) of pooled balanced accuracy and macro-F1 over the pairs both scored, with
-    percentile CIs from `n` bootstrap resamples of patients.
+    """Difference (row - reference) of pooled balanced accuracy and macro-F1 over the pairs both scored, each
+    side averaged over its training seeds, with percentile CIs from `n` bootstrap resamples of patients (the
+    same resamples for both sides), and the range of the per-seed differences where both share seeds.
 
-    Both frames hold id, patient, label and predicted columns."""
-    both = row.merge(reference, on=["id", "patient", "label"], suffixes=("", "_reference"))
-    if both.empty:
+    Both frames hold id, patient, label and predicted columns, and `seed` where a row ran several seeds."""
+    shared = set(row["id"]) & set(reference["id"])
+    if not shared:
         raise ValueError("no test pair is scored by both the row and its reference experiment")
-    y = both["label"].map(CLASSES.index).to_numpy(int)
-    p_row = both["predicted"].map(CLASSES.index).to_numpy(int)
-    p_ref = both["predicted_reference"].map(CLASSES.index).to_numpy(int)
-    ba_row, f1_row = _scores(y, p_row)
-    ba_ref, f1_ref = _scores(y, p_ref)
-    patients = both["patient"].to_numpy(str)
-    members = {patient: np.flatnonzero(patients == patient) for patient in np.unique(patients)}
-    groups = list(members.values())
-    rng = np.random.default_rng(seed)
-    deltas = np.empty((n, 2))
-    for b in range(n):
-        drawn = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
-        row_scores, ref_scores = _scores(y[drawn], p_row[drawn]), _scores(y[drawn], p_ref[drawn])
-        deltas[b] = np.subtract(row_scores, ref_scores)
+    pairs = row.drop_duplicates("id").set_index("id").loc[sorted(shared)]
+    ids = list(pairs.index)
+    y = pairs["label"].map(CLASSES.index).to_numpy(int)
+    row_runs, ref_runs = seed_predictions(row, ids), seed_predictions(reference, ids)
+    ones = np.ones((1, len(ids)))
+    point = _seed_mean_scores(y, row_runs, ones)[0] - _seed_mean_scores(y, ref_runs, ones)[0]
+    weights = met.patient_resamples(pairs["patient"].to_numpy(str), n, seed)
+    deltas = _seed_mean_scores(y, row_runs, weights) - _seed_mean_scores(y, ref_runs, weights)
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(deltas, [tail, 100 - tail], axis=0)
+    per_seed = _per_seed_differences(y, row, reference, ids)
     return {
-        "delta_balanced_accuracy": ba_row - ba_ref,
+        "delta_balanced_accuracy": float(point[0]),
         "delta_balanced_accuracy_ci95_low": float(low[0]),
         "delta_balanced_accuracy_ci95_high": float(high[0]),
-        "delta_macro_f1": f1_row - f1_ref,
+        "delta_macro_f1": float(point[1]),
         "delta_macro_f1_ci95_low": float(low[1]),
         "delta_macro_f1_ci95_high": float(high[1]),
         "verdict": verdict(float(low[0]), float(high[0])),
-        "n_pairs_compared": len(both),
-        "n_patients_compared": len(groups),
+        "delta_balanced_accuracy_seed_min": float(per_seed.min()) if len(per_seed) else float(point[0]),
+        "delta_balanced_accuracy_seed_max": float(per_seed.max()) if len(per_seed) else float(point[0]),
+        "n_pairs_compared": len(ids),
+        "n_patients_compared": int(pairs["patient"].nunique()),
     }
+
+
+def _per_seed_differences(y: np.ndarray, row: pd.DataFrame, reference: pd.DataFrame, ids: list[str]) -> np.ndarray:
+    """Balanced-accuracy difference of each seed both rows ran (empty when they share none); a row without
+    seeds (a baseline) is compared with each seed of the other."""
+    row_seeds, ref_seeds = (set(frame["seed"]) if "seed" in frame else None for frame in (row, reference))
+    if row_seeds is None and ref_seeds is None:
+        return np.array([])
+    out = []
+    for value in sorted((row_seeds or ref_seeds) & (ref_seeds or row_seeds)):
+        one = [frame[frame["seed"] == value] if "seed" in frame else frame for frame in (row, reference)]
+        runs = [seed_predictions(frame, ids)[0] for frame in one]
+        out.append(met.balanced_accuracy(y, runs[0]) - met.balanced_accuracy(y, runs[1]))
+    return np.asarray(out)
 
 
 def verdict(low: float, high: float) -> str:

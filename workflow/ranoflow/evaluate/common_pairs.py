@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ranoflow.evaluate.experiment_metrics import summarise_predictions
+from ranoflow.evaluate.experiment_metrics import pairs_scored, summarise_predictions
 from ranoflow.vocabulary import CLASSES
 
 PROB_COLUMNS = [f"prob_{c}" for c in CLASSES]
@@ -83,8 +83,9 @@ def common_frames(rows: pd.DataFrame, common: Mapping[int, list[str]], pairs: pd
     for fold, ids in common.items():
         if not ids:
             continue
+        # every seed run of a row answers each id once, so .loc keeps each id's runs in folds.json order
         frame = rows[rows["fold"] == fold].set_index("id").loc[ids].reset_index()
-        frames[fold] = frame.assign(patient=patients.loc[ids].to_numpy())
+        frames[fold] = frame.assign(patient=frame["id"].map(patients).to_numpy())
     return frames
 
 
@@ -104,7 +105,7 @@ def score_on_common_pairs(
     common_doc = summarise_predictions(doc["experiment"], frames, info, bootstrap, seed)
     common_doc["own"] = {
         "median_balanced_accuracy": doc["balanced_accuracy"]["median"],
-        "n_pairs": doc["pooled"]["n"],
+        "n_pairs": pairs_scored(doc),
     }
     return common_doc
 

@@ -28,16 +28,19 @@ def summarise_predictions(
     bootstrap: int = 1000,
     seed: int = 0,
 ) -> dict:
-    """Metrics per fold (with the fold's chance level and absent classes), fold statistics (median, mean,
-    IQR) and pooled metrics with a bootstrap CI that resamples patients (pairs where no `patient` column)."""
-    folds, pooled = [], []
+    """Metrics per run (a fold, or a fold x training seed where the frames hold a `seed` column; with the
+    fold's chance level and absent classes), run statistics (median, mean, IQR), the spread over seeds, and
+    metrics pooled over every run with a bootstrap CI that resamples patients (pairs where no `patient`)."""
+    runs, pooled = [], []
     for fold, frame in sorted(fold_predictions.items()):
-        y, p = _codes(frame["label"]), _codes(frame["predicted"])
-        m = met.classification_metrics(y, p, frame[PROB_COLUMNS].to_numpy(float))
-        folds.append({"fold": int(fold), "n": m["n"], "balanced_accuracy": m["balanced_accuracy"],
-                      "macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
-                      "chance_balanced_accuracy": m["chance_balanced_accuracy"],
-                      "classes_absent": m["classes_absent"]})
+        for run_seed, run in frame.groupby("seed", sort=True, dropna=False) if "seed" in frame else [(None, frame)]:
+            y, p = _codes(run["label"]), _codes(run["predicted"])
+            m = met.classification_metrics(y, p, run[PROB_COLUMNS].to_numpy(float))
+            entry = {"fold": int(fold), "n": m["n"], "balanced_accuracy": m["balanced_accuracy"],
+                     "macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
+                     "chance_balanced_accuracy": m["chance_balanced_accuracy"],
+                     "classes_absent": m["classes_absent"]}
+            runs.append(entry if pd.isna(run_seed) else {**entry, "seed": int(run_seed)})
         pooled.append(frame)
     every = pd.concat(pooled, ignore_index=True)
     y, p = _codes(every["label"]), _codes(every["predicted"])
@@ -48,12 +51,38 @@ def summarise_predictions(
     return {
         "experiment": name,
         **(info or {}),
-        "median_balanced_accuracy": float(np.median([f["balanced_accuracy"] for f in folds])),
-        "n_folds": len(folds),
-        "folds": folds,
-        "balanced_accuracy": met.fold_statistics([f["balanced_accuracy"] for f in folds]),
-        "macro_f1": met.fold_statistics([f["macro_f1"] for f in folds]),
+        "median_balanced_accuracy": float(np.median([r["balanced_accuracy"] for r in runs])),
+        "n_folds": len({r["fold"] for r in runs}),
+        "folds": runs,
+        "balanced_accuracy": met.fold_statistics([r["balanced_accuracy"] for r in runs]),
+        "macro_f1": met.fold_statistics([r["macro_f1"] for r in runs]),
+        "seeds": seed_spread(runs),
         "pooled": overall,
+    }
+
+
+def fold_runs(doc: dict) -> list[dict]:
+    """Each fold of a metrics document once (its first run), in order."""
+    return list({run["fold"]: run for run in reversed(doc["folds"])}.values())[::-1]
+
+
+def pairs_scored(doc: dict) -> int:
+    """Test pairs a metrics document scored, each once however many seeds ran it."""
+    return int(sum(run["n"] for run in fold_runs(doc)))
+
+
+def seed_spread(runs: list[dict]) -> dict:
+    """Each training seed's median balanced accuracy over its folds and their standard deviation (0 with one
+    seed; rows without seeds count as one)."""
+    by_seed: dict = {}
+    for run in runs:
+        by_seed.setdefault(run.get("seed"), []).append(run["balanced_accuracy"])
+    medians = {str(k): float(np.median(v)) for k, v in sorted(by_seed.items(), key=lambda kv: str(kv[0]))}
+    values = list(medians.values())
+    return {
+        "n": len(values),
+        "median_balanced_accuracy": medians,
+        "std_balanced_accuracy": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
     }
 
 
@@ -80,30 +109,45 @@ def experiment_info(experiment: dict, protocol: str | None, leaky: bool) -> dict
     }
 
 
+def run_seed(directory: str | Path) -> int | None:
+    """The training seed of a train job's folder (metrics.json, else metadata.json of older runs)."""
+    for name in ("metrics.json", "metadata.json"):
+        path = Path(directory) / name
+        if path.exists() and (value := json.loads(path.read_text()).get("seed")) is not None:
+            return int(value)
+    return None
+
+
 def fold_predictions(fold_dirs: list[str | Path]) -> pd.DataFrame:
-    """Every fold's predictions.tsv stacked, with a `fold` column (the summary scores them on common pairs)."""
+    """Every run's predictions.tsv stacked, with `fold` and `seed` columns (the summary scores them on
+    common pairs)."""
     frames = []
     for directory in fold_dirs:
         fold = int(json.loads((Path(directory) / "metrics.json").read_text())["fold"])
-        frames.append(read_predictions(Path(directory) / "predictions.tsv").assign(fold=fold))
+        frames.append(read_predictions(Path(directory) / "predictions.tsv").assign(fold=fold, seed=run_seed(directory)))
     return pd.concat(frames, ignore_index=True)
 
 
 def aggregate_experiment(experiment: dict, fold_dirs: list[str | Path], bootstrap: int = 1000, seed: int = 0) -> dict:
-    """results/metrics/{experiment}.json from the fold directories of the train jobs."""
-    frames, fold_metrics = {}, []
+    """results/metrics/{experiment}.json from the folders of the train jobs (every fold x seed)."""
+    frames: dict[int, list[pd.DataFrame]] = {}
+    by_run = {}
     for directory in fold_dirs:
         fold_doc = json.loads((Path(directory) / "metrics.json").read_text())
-        frames[int(fold_doc["fold"])] = read_predictions(Path(directory) / "predictions.tsv")
-        fold_metrics.append(fold_doc)
-    protocol = fold_metrics[0].get("protocol") if fold_metrics else None
-    leaky = any(f.get("leaky") for f in fold_metrics)
+        fold, run = int(fold_doc["fold"]), run_seed(directory)
+        frames.setdefault(fold, []).append(read_predictions(Path(directory) / "predictions.tsv").assign(seed=run))
+        by_run[(fold, run)] = fold_doc
+    protocol = next(iter(by_run.values())).get("protocol") if by_run else None
+    leaky = any(f.get("leaky") for f in by_run.values())
     doc = summarise_predictions(
-        experiment["name"], frames, experiment_info(experiment, protocol, leaky), bootstrap, seed
+        experiment["name"],
+        {fold: pd.concat(parts, ignore_index=True) for fold, parts in frames.items()},
+        experiment_info(experiment, protocol, leaky),
+        bootstrap,
+        seed,
     )
-    by_fold = {f["fold"]: f for f in fold_metrics}
     for entry in doc["folds"]:
-        source = by_fold[entry["fold"]]
+        source = by_run[(entry["fold"], entry.get("seed"))]
         entry.update({k: source[k] for k in ("best_epoch", "epochs_run", "stopped_early", "n_train") if k in source})
         entry["n_left_out"] = len(source.get("left_out", []))
     return doc

@@ -87,6 +87,41 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: 
     return result
 
 
+def patient_resamples(groups: Sequence, n: int, seed: int = 0) -> np.ndarray:
+    """(n, items): how often each item is drawn in each of `n` bootstrap resamples of its group (patient).
+
+    A patient gives several correlated pairs, so a resample draws patients with replacement and takes all of
+    a drawn patient's pairs (each item once per time its patient is drawn)."""
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    count = int(codes.max()) + 1 if len(codes) else 0
+    draws = np.random.default_rng(seed).integers(0, count, (n, count))
+    times = np.zeros((n, count))
+    np.add.at(times, (np.repeat(np.arange(n), count), draws.ravel()), 1)
+    return times[:, codes]
+
+
+def weighted_confusion(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(resamples, true, predicted) confusion matrices of the pairs weighted by each row of `weights`."""
+    k = len(CLASSES)
+    cells = np.eye(k * k)[np.asarray(y_true, dtype=int) * k + np.asarray(y_pred, dtype=int)]
+    return (np.atleast_2d(weights) @ cells).reshape(-1, k, k)
+
+
+def confusion_scores(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced accuracy and macro-F1 of each confusion matrix, both over the classes present in its true
+    rows (as balanced_accuracy and macro_f1 above)."""
+    true, predicted = confusion.sum(-1), confusion.sum(-2)
+    hits = np.diagonal(confusion, axis1=-2, axis2=-1)
+    present = true > 0
+    recall = hits / np.where(present, true, 1)
+    precision = hits / np.where(predicted > 0, predicted, 1)
+    both = precision + recall
+    f1 = np.where(both > 0, 2 * precision * recall / np.where(both > 0, both, 1), 0.0)
+    classes = present.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (recall * present).sum(-1) / classes, (f1 * present).sum(-1) / classes
+
+
 def bootstrap_ci(
     y_true: Sequence[int],
     y_pred: Sequence[int],
@@ -95,23 +130,15 @@ def bootstrap_ci(
     level: float = 0.95,
     groups: Sequence[str] | None = None,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of balanced accuracy, resampling groups (patients) with replacement.
-
-    A patient gives several correlated pairs, so pairs are drawn with all of their patient's pairs;
-    without `groups` every pair is its own group.
-    """
+    """Percentile bootstrap CI of balanced accuracy, resampling groups (patients) with replacement
+    (without `groups` every pair is its own group)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if n == 0 or len(y_true) == 0:
         return None
-    codes = np.unique(np.asarray(groups if groups is not None else np.arange(len(y_true))), return_inverse=True)[1]
-    members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n)
-    for b in range(n):
-        sample = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-        stats[b] = balanced_accuracy(y_true[sample], y_pred[sample])
+    weights = patient_resamples(groups if groups is not None else np.arange(len(y_true)), n, seed)
+    stats, _ = confusion_scores(weighted_confusion(y_true, y_pred, weights))
     alpha = (1 - level) / 2
-    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
 
 
 def fold_statistics(values: Sequence[float]) -> dict:
