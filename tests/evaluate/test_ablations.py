@@ -118,6 +118,9 @@ def test_a_row_of_several_seeds_is_averaged_over_its_seeds_with_their_spread():
     assert both["delta_balanced_accuracy"] == pytest.approx(mean)
     assert both["delta_balanced_accuracy_seed_min"] == pytest.approx(single["poor"]["delta_balanced_accuracy"])
     assert both["delta_balanced_accuracy_seed_max"] == pytest.approx(single["good"]["delta_balanced_accuracy"])
+    # each seed's verdict against the reference (a row without seeds is compared with each seed of the other)
+    assert both["verdict_per_seed"] == f"seed 0: {single['good']['verdict']}; seed 1: {single['poor']['verdict']}"
+    assert single["good"]["verdict"] == "better" and single["poor"]["verdict"] == "worse"
     # two seeds of one row against the same seeds of its reference: seed s is compared with seed s
     paired = paired_difference(_seeded(good, poor), _seeded(good, poor), n=300, seed=0)
     assert paired["delta_balanced_accuracy"] == 0 and paired["verdict"] == "indistinguishable"

@@ -2,7 +2,7 @@
 pairs, with a 95 % CI from a bootstrap that resamples patients (both rows keep the same resampled pairs), and
 a verdict: better or worse when the CI of the balanced-accuracy difference excludes 0, else indistinguishable.
 A row trained with several seeds (`training.seeds`) enters with every seed's predictions: each side is averaged
-over its seeds inside every resample, and the per-seed differences give the spread over seeds.
+over its seeds inside every resample; each seed's own difference and verdict give the spread over seeds.
 """
 
 from __future__ import annotations
@@ -18,23 +18,38 @@ from ranoflow.vocabulary import CLASSES
 DIFFERENCE_COLUMNS = [
     "reference_experiment", "delta_balanced_accuracy", "delta_balanced_accuracy_ci95_low",
     "delta_balanced_accuracy_ci95_high", "delta_macro_f1", "delta_macro_f1_ci95_low", "delta_macro_f1_ci95_high",
-    "verdict", "delta_balanced_accuracy_seed_min", "delta_balanced_accuracy_seed_max",
+    "verdict", "delta_balanced_accuracy_seed_min", "delta_balanced_accuracy_seed_max", "verdict_per_seed",
 ]
 # The rule baseline given only the studies an experiment reads: the most its references allow.
 CEILINGS = {("previous",): "rano_rules_previous", ("baseline", "nadir"): "rano_rules"}
 
 
-def seed_predictions(frame: pd.DataFrame, ids: list[str]) -> np.ndarray:
-    """(seeds, pairs): a row's predicted class codes on `ids`, one line per training seed (one line for rows
-    without a `seed` column, such as baselines)."""
+def seed_runs(frame: pd.DataFrame, ids: list[str]) -> dict:
+    """Training seed -> a row's predicted class codes on `ids` (one entry, under None, for rows without a
+    `seed` column, such as baselines)."""
     runs = frame.groupby("seed", sort=True, dropna=False) if "seed" in frame else [(None, frame)]
-    return np.stack([run.set_index("id").loc[ids, "predicted"].map(CLASSES.index).to_numpy(int) for _, run in runs])
+    return {
+        None if pd.isna(value) else int(value): run.set_index("id").loc[ids, "predicted"].map(CLASSES.index)
+        .to_numpy(int)
+        for value, run in runs
+    }
 
 
-def _seed_mean_scores(y: np.ndarray, runs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _seed_mean_scores(y: np.ndarray, runs: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
     """(resamples, 2): balanced accuracy and macro-F1 of each weighting, averaged over the seed runs."""
     scores = [np.stack(met.confusion_scores(met.weighted_confusion(y, run, weights)), axis=-1) for run in runs]
     return np.mean(scores, axis=0)
+
+
+def _difference(y: np.ndarray, row: list[np.ndarray], reference: list[np.ndarray], weights: np.ndarray,
+                level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point difference (balanced accuracy, macro-F1) of the seed-averaged scores and its percentile CI."""
+    ones = np.ones((1, len(y)))
+    point = _seed_mean_scores(y, row, ones)[0] - _seed_mean_scores(y, reference, ones)[0]
+    deltas = _seed_mean_scores(y, row, weights) - _seed_mean_scores(y, reference, weights)
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(deltas, [tail, 100 - tail], axis=0)
+    return point, low, high
 
 
 def paired_difference(
@@ -42,7 +57,8 @@ def paired_difference(
 ) -> dict:
     """Difference (row - reference) of pooled balanced accuracy and macro-F1 over the pairs both scored, each
     side averaged over its training seeds, with percentile CIs from `n` bootstrap resamples of patients (the
-    same resamples for both sides), and the range of the per-seed differences where both share seeds.
+    same resamples for both sides and for every seed), and per seed both rows ran (a row without seeds is
+    compared with each seed of the other) that seed's difference and verdict.
 
     Both frames hold id, patient, label and predicted columns, and `seed` where a row ran several seeds."""
     shared = set(row["id"]) & set(reference["id"])
@@ -51,14 +67,15 @@ def paired_difference(
     pairs = row.drop_duplicates("id").set_index("id").loc[sorted(shared)]
     ids = list(pairs.index)
     y = pairs["label"].map(CLASSES.index).to_numpy(int)
-    row_runs, ref_runs = seed_predictions(row, ids), seed_predictions(reference, ids)
-    ones = np.ones((1, len(ids)))
-    point = _seed_mean_scores(y, row_runs, ones)[0] - _seed_mean_scores(y, ref_runs, ones)[0]
+    row_runs, ref_runs = seed_runs(row, ids), seed_runs(reference, ids)
     weights = met.patient_resamples(pairs["patient"].to_numpy(str), n, seed)
-    deltas = _seed_mean_scores(y, row_runs, weights) - _seed_mean_scores(y, ref_runs, weights)
-    tail = (1 - level) / 2 * 100
-    low, high = np.nanpercentile(deltas, [tail, 100 - tail], axis=0)
-    per_seed = _per_seed_differences(y, row, reference, ids)
+    point, low, high = _difference(y, list(row_runs.values()), list(ref_runs.values()), weights, level)
+    per_seed = {}
+    for value in _shared_seeds(row_runs, ref_runs):
+        one = [runs[value] if value in runs else runs[None] for runs in (row_runs, ref_runs)]
+        seed_point, seed_low, seed_high = _difference(y, one[:1], one[1:], weights, level)
+        per_seed[value] = (float(seed_point[0]), verdict(float(seed_low[0]), float(seed_high[0])))
+    deltas = [delta for delta, _ in per_seed.values()] or [float(point[0])]
     return {
         "delta_balanced_accuracy": float(point[0]),
         "delta_balanced_accuracy_ci95_low": float(low[0]),
@@ -67,25 +84,18 @@ def paired_difference(
         "delta_macro_f1_ci95_low": float(low[1]),
         "delta_macro_f1_ci95_high": float(high[1]),
         "verdict": verdict(float(low[0]), float(high[0])),
-        "delta_balanced_accuracy_seed_min": float(per_seed.min()) if len(per_seed) else float(point[0]),
-        "delta_balanced_accuracy_seed_max": float(per_seed.max()) if len(per_seed) else float(point[0]),
+        "delta_balanced_accuracy_seed_min": min(deltas),
+        "delta_balanced_accuracy_seed_max": max(deltas),
+        "verdict_per_seed": "; ".join(f"seed {value}: {word}" for value, (_, word) in per_seed.items()),
         "n_pairs_compared": len(ids),
         "n_patients_compared": int(pairs["patient"].nunique()),
     }
 
 
-def _per_seed_differences(y: np.ndarray, row: pd.DataFrame, reference: pd.DataFrame, ids: list[str]) -> np.ndarray:
-    """Balanced-accuracy difference of each seed both rows ran (empty when they share none); a row without
-    seeds (a baseline) is compared with each seed of the other."""
-    row_seeds, ref_seeds = (set(frame["seed"]) if "seed" in frame else None for frame in (row, reference))
-    if row_seeds is None and ref_seeds is None:
-        return np.array([])
-    out = []
-    for value in sorted((row_seeds or ref_seeds) & (ref_seeds or row_seeds)):
-        one = [frame[frame["seed"] == value] if "seed" in frame else frame for frame in (row, reference)]
-        runs = [seed_predictions(frame, ids)[0] for frame in one]
-        out.append(met.balanced_accuracy(y, runs[0]) - met.balanced_accuracy(y, runs[1]))
-    return np.asarray(out)
+def _shared_seeds(row_runs: dict, ref_runs: dict) -> list[int]:
+    """The seeds both rows ran; a row without seeds (key None) shares every seed of the other."""
+    row_seeds, ref_seeds = ({k for k in runs if k is not None} for runs in (row_runs, ref_runs))
+    return sorted((row_seeds or ref_seeds) & (ref_seeds or row_seeds))
 
 
 def verdict(low: float, high: float) -> str:
