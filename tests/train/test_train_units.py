@@ -491,3 +491,19 @@ def test_an_image_size_too_small_for_the_architecture_is_refused_naming_the_key(
     assert lines == ["experiments.deep.training.image_size [16, 16, 16] is too small for densenet264: its 5 "
                      "downsampling layers need at least 29 voxels per axis (allowed: image_size >= [29, 29, 29], "
                      "or a smaller network)"]
+
+
+def test_a_store_set_lists_every_store_file_of_its_studies_once(tmp_path):
+    """rule tensor_set: the one input a train job plans, listing the store files of per-study jobs and of
+    per-patient folders alike, with their sizes (a rebuilt file changes the listing)."""
+    from ranoflow.train.store_sets import store_listing
+
+    study = tmp_path / "Patient-001" / "week-000.npy"
+    folder = tmp_path / "Patient-002"
+    for path in (study, folder / "week-001.npy", folder / "week-001_mask.npy"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.zeros(3 if "mask" in path.name else 5, np.float16))
+    listing = store_listing([study, folder])
+    assert listing["path"].tolist() == [str(study), str(folder / "week-001.npy"), str(folder / "week-001_mask.npy")]
+    assert listing["bytes"].tolist() == [study.stat().st_size, (folder / "week-001.npy").stat().st_size,
+                                         (folder / "week-001_mask.npy").stat().st_size]

@@ -235,7 +235,8 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     for name in ("brain", "registration_brain"):  # the atlas grid the register jobs (not run here) read
         (atlas / f"{name}.nii.gz").write_bytes((atlas / "brain_mask.nii.gz").read_bytes())
     (tmp_path / "results/index/excluded.tsv").write_text("placeholder\n")  # the checkpoint's other output
-    allowed = ["pairs", "tensor_grid", "study_tensors", "pretrain", "train", "aggregate_experiment", "summary"]
+    allowed = ["pairs", "tensor_grid", "study_tensors", "tensor_set", "pretrain", "train", "aggregate_experiment",
+               "summary"]
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",
                "--allowed-rules", *allowed, "--", "results/metrics/summary.tsv"]

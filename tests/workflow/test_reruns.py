@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 # Rules upstream of training; none may be planned by an edit of training or experiments.
 INDEX_RULES = {"synthetic_dataset", "dataset", "index", "pairs", "folds"}
 PREPROCESS_RULES = {"atlas_grid", "skull_strip", "register", "preprocess_manifest"}
-STORE_RULES = {"tensor_grid", "study_tensors"}  # the tensor store: reruns only for the grid and the images
+# the tensor store and its per-reference-set listings: rerun only for the grid and the images
+STORE_RULES = {"tensor_grid", "study_tensors", "tensor_set"}
 
 
 @pytest.fixture(scope="module")

@@ -427,6 +427,7 @@ stop_if("; ".join(grid_overrides({**RESOLVED_EXPERIMENTS, **PRETEXT_TASKS}, TRAI
 # The tensor store: every paired study once at the training grid, read by pretrain, train and explain.
 TENSORS = f"{RESULTS}/tensors"
 TENSOR_GRID = f"{TENSORS}/grid.json"
+STORE_SET = f"{TENSORS}/sets/{{references}}.tsv"
 STUDY_TENSORS = f"{TENSORS}/{{patient}}/{{study}}.npy"
 STUDY_TENSOR_MASK = f"{TENSORS}/{{patient}}/{{study}}_mask.npy"
 # with preprocessing.batch: patient, one job writes a patient's study files (as it preprocesses them)
@@ -467,8 +468,19 @@ def store_files(references):
     return _store_files(roles, str(path), Path(path).stat().st_mtime)
 
 
-def experiment_store_files(wildcards):
-    return store_files(tuple(RESOLVED_EXPERIMENTS[wildcards.experiment]["references"]))
+def store_set(references):
+    """The listing of the store files one set of reference studies reads: a train job's one store input,
+    so planning a grid of many jobs handles each set's hundreds of store files once, not once per job.
+    """
+    return STORE_SET.format(references="_".join(references))
+
+
+def store_set_files(wildcards):
+    return store_files(tuple(wildcards.references.split("_")))
+
+
+def experiment_store_set(wildcards):
+    return store_set(RESOLVED_EXPERIMENTS[wildcards.experiment]["references"])
 
 
 def experiment_runs(wildcards):
@@ -496,8 +508,8 @@ def train_run_settings(wildcards):
     return seed_run(experiment, seed)
 
 
-def task_store_files(wildcards):
-    return store_files(("previous",))
+def task_store_set(wildcards):
+    return store_set(("previous",))
 
 
 def pretrained_weights(wildcards):

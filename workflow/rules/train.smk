@@ -69,13 +69,31 @@ else:
             "../scripts/study_tensors.py"
 
 
+rule tensor_set:
+    input:
+        store_set_files,
+    output:
+        STORE_SET,
+    log:
+        f"{LOGS}/tensor_set/{{references}}.log",
+    wildcard_constraints:
+        references=r"[a-z]+(_[a-z]+)*",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        code=script_code("tensor_set"),
+    script:
+        "../scripts/tensor_set.py"
+
+
 rule pretrain:
     input:
         pairs=PAIRS,
         folds=FOLDS_JSON,
         manifest=MANIFEST,
         grid=TENSOR_GRID,
-        tensors=task_store_files,
+        tensors=task_store_set,
     output:
         weights=f"{PRETRAINED_DIR}/backbone.pt",
         history=f"{PRETRAINED_DIR}/history.tsv",
@@ -114,8 +132,8 @@ rule train:
         folds=FOLDS_JSON,
         pretrained=pretrained_weights,
         grid=TENSOR_GRID,
-        # the store files of every study the experiment reads (current and its references)
-        tensors=experiment_store_files,
+        # the listing of the store files of every study the experiment reads (current and its references)
+        tensors=experiment_store_set,
     output:
         model=f"{MODEL_DIR}/model.pt",
         predictions=f"{MODEL_DIR}/predictions.tsv",
