@@ -80,7 +80,7 @@ def main() -> None:
     from cost_model import load_config
     from ranoflow.train.datasets import prepare_data
     from ranoflow.train.experiments import resolve_experiment
-    from ranoflow.train.loop import select_device
+    from ranoflow.train.loop import loader_workers, select_device
     from ranoflow.train.tensor_store import store_bytes
 
     config = load_config(args.config)
@@ -115,7 +115,9 @@ def main() -> None:
         resident = sum(a.nbytes for a, _, _ in data.train._open.values()) if data.train.in_memory else 0
         print(f"loader benchmark, {args.config} experiment {name} ({', '.join(experiment['modalities'])}, "
               f"{experiment['input']}, references {experiment['references']}): batch {settings['batch_size']}, "
-              f"num_workers {settings['num_workers']}, tensor_store.load {load}, resources.train.mem_mb {mem_mb}, "
+              f"num_workers {settings['num_workers']} ({loader_workers(data.train, settings)} for this store: "
+              f"{'read in the training process' if data.train.in_memory else 'worker processes'}), "
+              f"tensor_store.load {load}, resources.train.mem_mb {mem_mb}, "
               f"device {device}")
         print(f"store: {args.studies} studies x 4 modalities at {size}^3 float16 + packed masks: "
               f"{disk / 1e9:.2f} GB on disk [measured; written in {written_s:.0f} s]; projected to "
@@ -131,7 +133,8 @@ def main() -> None:
             for assembled in (True, False):
                 share, per_step, steps = time_steps(data, settings, device, step_s, args.steps, assembled)
                 where = (f"pairs assembled on {device.type}" if assembled else
-                         "batches as the workers hand them over (the GPU's wait when it assembles the pairs)")
+                         f"batches as the prefetch thread hands them over on {device.type} (a GPU's wait: there "
+                         "the pair assembly is device compute)")
                 print(f"simulated GPU step {step_s:.2f} s per batch of {settings['batch_size']}, {where}: data wait "
                       f"{100 * share:.1f} % of a step over {steps} steps ({1000 * per_step:.1f} ms per step) [measured]")
 
@@ -141,11 +144,12 @@ def time_steps(data, settings: dict, device, step_s: float, steps: int, assemble
     import torch
 
     from ranoflow.train.loop import StepTimer, train_loader
+    from ranoflow.train.prefetch import prefetched
 
     timer, done, epoch = StepTimer(), -4, 0
     while done < steps:
         loader = train_loader(data.train, data.train_labels, settings, seed=epoch)
-        batches = data.on_device(loader, device) if assembled else loader
+        batches = data.on_device(loader, device) if assembled else prefetched(loader, device)
         for _ in timer.iterate(batches):
             if device.type == "cuda":
                 torch.cuda.synchronize()

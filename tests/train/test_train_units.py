@@ -181,6 +181,39 @@ def test_memory_and_memory_mapped_stores_give_the_same_batches(tmp_path):
     assert not datasets.in_memory("mmap", 1, memory_mb=10**6)
 
 
+def test_loaders_read_each_batch_once_in_order_through_the_prefetch_thread(tmp_path):
+    """A batch is collated by the store itself (one copy per study), equal to its samples stacked; an
+    in-memory store is read in the training process, a memory-mapped one by worker processes; the prefetch
+    thread keeps the loader's order, raises a reader's error in the consumer and stops when it stops."""
+    from ranoflow.train import loop
+    from ranoflow.train.prefetch import prefetched
+
+    paths = make_dataset(tmp_path, n_patients=3, pairs_per_patient=2, shape=(16, 16, 16), k=2)
+    store = make_store(paths, [8, 8, 8])
+    pairs, manifest = _tables(paths)
+    items, _ = pair_items.pair_items(pairs, manifest, pairs["id"].tolist(), ["T1"], ["age"])
+    settings = {"batch_size": 2, "num_workers": 2}
+    for memory in (True, False):
+        data = datasets.StoreDataset(items, store, ["T1"], ["previous"], [8, 8, 8], memory)
+        loader = loop.eval_loader(data, settings)
+        assert loader.num_workers == (0 if memory else 2)
+        batches = list(prefetched(loader, torch.device("cpu")))
+        assert [i for b in batches for i in b["id"]] == [item["id"] for item in items]
+        first = [data[0], data[1]]
+        torch.testing.assert_close(batches[0]["studies"], torch.stack([s["studies"] for s in first]))
+        assert torch.equal(batches[0]["masks"], torch.stack([s["masks"] for s in first]))
+        assert batches[0]["label"].tolist() == [s["label"] for s in first]
+    endless = ({"step": torch.tensor(k)} for k in range(10**9))
+    assert [int(b["step"]) for _, b in zip(range(2), prefetched(endless, torch.device("cpu")))] == [0, 1]
+
+    def failing():
+        yield {"x": torch.zeros(1)}
+        raise OSError("store file gone")
+
+    with pytest.raises(OSError, match="store file gone"):
+        list(prefetched(failing(), torch.device("cpu")))
+
+
 @pytest.mark.parametrize("which", ["images", "mask"])
 def test_a_truncated_store_file_is_named_in_one_line_and_discarded(tmp_path, which):
     paths = make_dataset(tmp_path, n_patients=1, pairs_per_patient=1, shape=(12, 12, 12), k=1)

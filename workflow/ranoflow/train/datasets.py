@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler, get_worker_info
 
 from ranoflow.train import clinical
 from ranoflow.train.experiments import canonical_modalities
 from ranoflow.train.pair_items import pair_items, sides
+from ranoflow.train.prefetch import prefetched
 from ranoflow.train.tensor_store import open_study, study_files, unpack_mask
 from ranoflow.train.transforms import assemble_pairs
 from ranoflow.vocabulary import CLASSES
@@ -43,6 +44,7 @@ class StoreDataset(Dataset):
         self.sides = sides(references)
         self.image_size = [int(s) for s in image_size]
         self.in_memory = in_memory
+        self.pin_memory = torch.cuda.is_available()
         self._open: dict[tuple[str, str], tuple] = {} if opened is None else opened  # shared by a fold's splits
         if in_memory:
             for item in self.items:
@@ -67,18 +69,32 @@ class StoreDataset(Dataset):
         return self._open[key]
 
     def __getitem__(self, index: int) -> dict:
-        item = self.items[index]
-        images, masks = [], []
-        for side in self.sides:
-            array, packed, channels = self._study(item["patient"], item[f"{side}_study"])
-            images.append(array if channels == list(range(len(array))) else array[channels])
-            masks.append(unpack_mask(packed, self.image_size))
+        batch = self.__getitems__([index])
+        return {"studies": batch["studies"][0], "masks": batch["masks"][0], "label": int(batch["label"][0]),
+                "id": batch["id"][0], "clinical": batch["clinical"][0]}
+
+    def __getitems__(self, indices: Sequence[int]) -> dict:
+        """One batch, collated (the DataLoader's fetcher calls this with a batch's indices): every study is
+        copied once, straight into the batch's tensor, pinned for the transfer when a GPU trains."""
+        grid = tuple(self.image_size)
+        # pinned only in the training process: a loader worker may not touch CUDA (to_device pins its batches)
+        pin = self.pin_memory and get_worker_info() is None
+        studies = torch.empty((len(indices), len(self.sides), len(self.modalities), *grid), dtype=torch.float16,
+                              pin_memory=pin)
+        masks = torch.empty((len(indices), len(self.sides), *grid), dtype=torch.bool)
+        into, masks_into = studies.numpy(), masks.numpy()
+        items = [self.items[i] for i in indices]
+        for b, item in enumerate(items):
+            for s, side in enumerate(self.sides):
+                array, packed, channels = self._study(item["patient"], item[f"{side}_study"])
+                into[b, s] = array if channels == list(range(len(array))) else array[channels]
+                masks_into[b, s] = unpack_mask(packed, grid)
         return {
-            "studies": torch.from_numpy(np.stack(images)),
-            "masks": torch.from_numpy(np.stack(masks)),
-            "label": item["label"],
-            "id": item["id"],
-            "clinical": torch.as_tensor(item["clinical"], dtype=torch.float32),
+            "studies": studies,
+            "masks": masks,
+            "label": torch.as_tensor([item["label"] for item in items], dtype=torch.long),
+            "id": [item["id"] for item in items],
+            "clinical": torch.stack([torch.as_tensor(item["clinical"], dtype=torch.float32) for item in items]),
         }
 
     def nbytes(self) -> int:
@@ -89,7 +105,10 @@ class StoreDataset(Dataset):
 
 
 class DeviceBatches:
-    """A loader's batches with their network input assembled on `device` (stack, subtract, stack_diff)."""
+    """A loader's batches with their network input assembled on `device` (stack, subtract, stack_diff).
+
+    A background thread reads the next batches and starts their transfer (PREFETCH ahead) while the device
+    computes the current step; the studies are assembled into pairs on the device."""
 
     def __init__(self, loader: DataLoader, device: torch.device, input_mode: str, pair_mask: str) -> None:
         self.loader, self.device, self.input_mode, self.pair_mask = loader, device, input_mode, pair_mask
@@ -98,10 +117,8 @@ class DeviceBatches:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[dict]:
-        for batch in self.loader:
-            studies = batch.pop("studies").to(self.device, non_blocking=True)
-            masks = batch.pop("masks").to(self.device, non_blocking=True)
-            batch["image"] = assemble_pairs(studies, masks, self.input_mode, self.pair_mask)
+        for batch in prefetched(self.loader, self.device):
+            batch["image"] = assemble_pairs(batch.pop("studies"), batch.pop("masks"), self.input_mode, self.pair_mask)
             yield batch
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import DataLoader, Dataset
+from monai.data import DataLoader, Dataset, list_data_collate
 from torch import nn
 
 from ranoflow.train.augment import BatchAugment
@@ -72,13 +72,28 @@ def train_loader(data: Dataset, labels: list[int], settings: dict, seed: int) ->
         sampler=sampler,
         shuffle=sampler is None,
         generator=generator,
-        num_workers=settings["num_workers"],
+        num_workers=loader_workers(data, settings),
+        collate_fn=collated,
         drop_last=len(labels) > settings["batch_size"],  # BatchNorm needs >1 sample in the 1x1x1 feature maps
     )
 
 
 def eval_loader(data: Dataset, settings: dict) -> DataLoader:
-    return DataLoader(data, batch_size=settings["batch_size"], shuffle=False, num_workers=settings["num_workers"])
+    return DataLoader(data, batch_size=settings["batch_size"], shuffle=False, num_workers=loader_workers(data, settings),
+                      collate_fn=collated)
+
+
+def collated(batch: dict | list) -> dict:
+    """A batch as a dict of tensors: StoreDataset collates its batches itself (__getitems__), other datasets'
+    samples are collated by MONAI."""
+    return batch if isinstance(batch, dict) else list_data_collate(batch)
+
+
+def loader_workers(data: Dataset, settings: dict) -> int:
+    """Worker processes of a loader: none for a store read into memory (the prefetch thread copies its studies
+    straight into the batch; workers would copy every batch once more between processes), else
+    `training.num_workers` for memory-mapped reads."""
+    return 0 if getattr(data, "in_memory", False) else settings["num_workers"]
 
 
 @dataclass

@@ -199,7 +199,7 @@ def open_study(
 
 def unpack_mask(packed: np.ndarray, image_size: Sequence[int]) -> np.ndarray:
     n = int(np.prod(image_size))
-    return np.unpackbits(packed, count=n).reshape(tuple(image_size)).astype(bool)
+    return np.unpackbits(packed, count=n).reshape(tuple(image_size)).view(bool)  # 0/1 bytes are valid bools
 
 
 def store_bytes(n_studies: int, image_size: Sequence[int]) -> int:
