@@ -55,9 +55,10 @@ def test_output_warnings_and_traceback_reach_the_log_file(tmp_path: Path) -> Non
 
 
 def test_script_imports_the_helper_and_no_script_sets_up_logging_itself() -> None:
+    """One job-start helper: every script starts with start_log (train and pretrain also watch their parent)."""
     for script in sorted((REPO / "workflow" / "scripts").glob("*.py")):
         text = script.read_text()
-        assert "start_log(snakemake)" in text, f"{script.name} does not call start_log(snakemake)"
+        assert re.search(r"start_log\(snakemake(, watch_parent=True)?\)", text), f"{script.name} does not call start_log"
         assert "basicConfig" not in text and "sys.stderr =" not in text, f"{script.name} sets up logging itself"
 
 

@@ -5,11 +5,9 @@ from pathlib import Path
 
 from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
-from ranoflow.train.job_guard import stop_when_orphaned
 from ranoflow.train.fold import train_fold
 
-start_log(snakemake)
-stop_when_orphaned()
+start_log(snakemake, watch_parent=True)
 train_fold(
     experiment=snakemake.params.settings["experiment"],
     pairs=read_tsv(snakemake.input.pairs),
