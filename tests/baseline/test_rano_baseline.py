@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ranoflow import segmentation as segmentation_io
 from ranoflow.baseline import criteria, measurements, scoring
 from ranoflow.baseline.criteria import RuleSettings
-from ranoflow.baseline.measurements import Segmentation
-from ranoflow.evaluate.summary_table import summary_row
 from ranoflow.baseline.study_measures import LesionPoints, MeasureSettings, measure_studies
+from ranoflow.evaluate.summary_table import summary_row
+from ranoflow.segmentation import Segmentation
 
 SPACING = (2.0, 2.0, 2.0)  # 8 mm³ voxels
 AFFINE = np.diag([*SPACING, 1.0])
@@ -25,7 +26,7 @@ def box_segmentation(*boxes: tuple[slice, slice, slice], shape=(40, 40, 40), lab
 
 
 def segmentation(labels: np.ndarray, source: str = "synthetic", affine=AFFINE) -> Segmentation:
-    return Segmentation(measurements.enhancing_mask(labels, source), affine)
+    return Segmentation(segmentation_io.enhancing_mask(labels, source), affine)
 
 
 def cube(n_voxels_edge: int, start: int = 5) -> tuple[slice, slice, slice]:
@@ -45,7 +46,7 @@ def assess(previous_voxels: int, current_voxels: int, **settings) -> criteria.As
 
 def test_volume_of_known_box():
     seg = segmentation(box_segmentation(cube(5)))
-    assert measurements.volume_mm3(seg.enhancing, seg.zooms) == pytest.approx(125 * 8.0)
+    assert segmentation_io.volume_mm3(seg.enhancing, seg.zooms) == pytest.approx(125 * 8.0)
 
 
 @pytest.mark.parametrize(
@@ -123,11 +124,11 @@ def test_label_handling_per_source():
     labels[0, 0, :2] = 1
     labels[1, 1, :3] = 2
     labels[2, 2, :4] = 3
-    assert measurements.enhancing_mask(labels, "deepbratumia").sum() == 2  # DeepBraTumIA: 1 enhancing core
-    assert measurements.enhancing_mask(labels, "synthetic").sum() == 2  # the demo generator writes the same
-    assert measurements.enhancing_mask(labels, "hdglio").sum() == 3
+    assert segmentation_io.enhancing_mask(labels, "deepbratumia").sum() == 2  # DeepBraTumIA: 1 enhancing core
+    assert segmentation_io.enhancing_mask(labels, "synthetic").sum() == 2  # the demo generator writes the same
+    assert segmentation_io.enhancing_mask(labels, "hdglio").sum() == 3
     with pytest.raises(ValueError):
-        measurements.enhancing_mask(labels, "unknown")
+        segmentation_io.enhancing_mask(labels, "unknown")
 
 
 def test_hdglio_and_deepbratumia_maps_of_one_tumour_agree(tmp_path):
@@ -139,19 +140,19 @@ def test_hdglio_and_deepbratumia_maps_of_one_tumour_agree(tmp_path):
     for source, labels in (("deepbratumia", dbt), ("hdglio", hdglio)):
         path = tmp_path / f"{source}.nii.gz"
         nib.save(nib.Nifti1Image(labels.astype(np.uint8), AFFINE), path)
-        seg = measurements.load_segmentation(path, source)
-        volumes[source] = measurements.volume_mm3(seg.enhancing, seg.zooms)
+        seg = segmentation_io.load_segmentation(path, source)
+        volumes[source] = segmentation_io.volume_mm3(seg.enhancing, seg.zooms)
     assert volumes["deepbratumia"] == volumes["hdglio"] == pytest.approx(2000 * 8.0)
     # Reading DeepBraTumIA's labels with HD-GLIO's numbers would take the edema's label 3 for nothing
     # and miss the enhancing core (label 1 is HD-GLIO's non-enhancing abnormality).
-    wrong = measurements.load_segmentation(tmp_path / "deepbratumia.nii.gz", "hdglio")
-    assert measurements.volume_mm3(wrong.enhancing, wrong.zooms) != volumes["hdglio"]
+    wrong = segmentation_io.load_segmentation(tmp_path / "deepbratumia.nii.gz", "hdglio")
+    assert segmentation_io.volume_mm3(wrong.enhancing, wrong.zooms) != volumes["hdglio"]
 
 
 def test_measured_volumes_json(tmp_path):
     path = tmp_path / "measured_volumes_in_mm3.json"
     path.write_text(json.dumps({"Enhancing_Core": 1234.5, "Necrotic_NonEnhancing": 10.0, "Edema_Compartment": 99.0}))
-    assert measurements.measured_enhancing_volume(path) == 1234.5
+    assert segmentation_io.measured_enhancing_volume(path) == 1234.5
 
 
 def test_perpendicular_diameters_of_rectangle():

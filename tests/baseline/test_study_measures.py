@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ranoflow import segmentation as segmentation_io
 from ranoflow.baseline import measurements
-from ranoflow.baseline.measurements import Segmentation
 from ranoflow.baseline.study_measures import LesionPoints, MeasureSettings, cache_key, measure_labels, measure_studies
+from ranoflow.segmentation import Segmentation
 
 AFFINE = np.diag([1.0, 1.0, 1.0, 1.0])
 
@@ -32,7 +33,7 @@ def test_compartment_volumes_components_and_diameters_of_lumiere_labels():
     assert values["measurable_lesions"] == 1
     # the axial slice (axis 2 here is S-I) of a 20 x 10 mm rectangle: corner-to-corner diagonal and its width
     assert values["largest_diameter_mm"] == pytest.approx(np.hypot(20, 10))
-    seg = Segmentation(measurements.enhancing_mask(lumiere_map(), "deepbratumia"), AFFINE)
+    seg = Segmentation(segmentation_io.enhancing_mask(lumiere_map(), "deepbratumia"), AFFINE)
     assert values["product_mm2"] == pytest.approx(measurements.bidimensional_product(seg))
 
 

@@ -13,12 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from ranoflow.baseline.measurements import (
-    Segmentation,
-    bidimensional_product,
-    count_new_lesions,
-    volume_mm3,
-)
+from ranoflow.baseline.measurements import bidimensional_product, count_new_lesions
 from ranoflow.rano import (
     BIDIMENSIONAL,
     CRITERIA,
@@ -28,6 +23,7 @@ from ranoflow.rano import (
     previous_scan_response,
     rano_response,
 )
+from ranoflow.segmentation import Segmentation, volume_mm3
 
 __all__ = ["BIDIMENSIONAL", "CRITERIA", "VOLUMETRIC", "Criteria"]
 

@@ -30,7 +30,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ranoflow import lumiere
-from ranoflow.baseline.measurements import COMPARTMENT_LABELS, axial_axis, perpendicular_diameters
+from ranoflow.baseline.measurements import axial_axis, perpendicular_diameters
+from ranoflow.segmentation import COMPARTMENT_LABELS
 
 log = logging.getLogger(__name__)
 

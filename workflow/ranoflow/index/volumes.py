@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ranoflow import lumiere
-from ranoflow.baseline.measurements import load_segmentation, measured_enhancing_volume, volume_mm3
+from ranoflow.segmentation import load_segmentation, measured_enhancing_volume, volume_mm3
 
 log = logging.getLogger(__name__)
 
