@@ -136,3 +136,93 @@ rule rano_baseline_plot:
         code=script_code("rano_baseline_plot"),
     script:
         "../scripts/rano_baseline_plot.py"
+
+
+# the non-circular rule row: the expert rule on segmentations derived from the preprocessed images
+rule image_measures:
+    input:
+        manifest=MANIFEST,
+    output:
+        measures=IMAGE_MEASURES,
+        lesions=IMAGE_LESIONS,
+    log:
+        f"{LOGS}/image_measures/image_measures.log",
+    benchmark:
+        f"{BENCHMARKS}/image_measures/image_measures.tsv"
+    conda:
+        "../../envs/base.yaml"
+    threads: config["baseline"]["threads"]
+    params:
+        # the cache follows each study's image bytes and these settings
+        settings=settings(
+            baseline={
+                **{
+                    key: config["baseline"][key]
+                    for key in MEASURE_KEYS
+                    if key not in ("source", "volumes")
+                },
+                "image_rule": config["baseline"]["image_rule"],
+            }
+        ),
+        cache=IMAGE_MEASURES_CACHE,
+        code=script_code("image_measures"),
+    script:
+        "../scripts/image_measures.py"
+
+
+rule rano_expert_images:
+    input:
+        pairs=PAIRS,
+        studies=STUDIES,
+        measures=IMAGE_MEASURES,
+        lesions=IMAGE_LESIONS,
+        folds=FOLDS_JSON,
+    output:
+        predictions=report(
+            RANO_EXPERT_IMAGES_PREDICTIONS,
+            caption="../report/rano_expert_images.rst",
+            category="Results",
+            subcategory="Rule-based RANO",
+        ),
+        metrics=RANO_EXPERT_IMAGES_METRICS,
+        missing=RANO_EXPERT_IMAGES_MISSING,
+    log:
+        f"{LOGS}/rano_expert_images/rano_expert_images.log",
+    benchmark:
+        f"{BENCHMARKS}/rano_expert_images/rano_expert_images.tsv"
+    conda:
+        "../../envs/base.yaml"
+    params:
+        settings=settings(
+            baseline={
+                "expert": config["baseline"]["expert"],
+                "image_rule": config["baseline"]["image_rule"],
+                "missing_prediction": config["baseline"]["missing_prediction"],
+            },
+            bootstrap=config["training"]["bootstrap"],
+        ),
+        code=script_code("rano_expert_images"),
+    script:
+        "../scripts/rano_expert_images.py"
+
+
+rule rano_expert_images_plot:
+    input:
+        predictions=RANO_EXPERT_IMAGES_PREDICTIONS,
+        metrics=RANO_EXPERT_IMAGES_METRICS,
+    output:
+        report(
+            f"{RESULTS}/plots/rano_expert_images/rano_expert_images.png",
+            caption="../report/rano_expert_images_plot.rst",
+            category="Results",
+            subcategory="Rule-based RANO",
+        ),
+    log:
+        f"{LOGS}/rano_expert_images_plot/rano_expert_images_plot.log",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        code=script_code("rano_baseline_plot"),
+    script:
+        "../scripts/rano_baseline_plot.py"

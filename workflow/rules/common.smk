@@ -117,6 +117,13 @@ STUDY_MEASURES = f"{RESULTS}/baseline/study_measures.tsv"
 STUDY_LESIONS = f"{RESULTS}/baseline/study_lesions.npz"
 STUDY_MEASURES_CACHE = f"{RESULTS}/baseline/study_measures_cache"
 MISSING_SEGMENTATION = f"{RESULTS}/baseline/missing_segmentation.tsv"
+IMAGE_MEASURES = f"{RESULTS}/baseline/image_measures.tsv"
+IMAGE_LESIONS = f"{RESULTS}/baseline/image_lesions.npz"
+IMAGE_MEASURES_CACHE = f"{RESULTS}/baseline/image_measures_cache"
+RANO_EXPERT_IMAGES_METRICS = f"{METRICS}/rano_expert_images.json"
+RANO_EXPERT_IMAGES_PREDICTIONS = f"{RESULTS}/baseline/rano_expert_images_predictions.tsv"
+RANO_EXPERT_IMAGES_MISSING = f"{RESULTS}/baseline/rano_expert_images_missing.tsv"
+IMAGE_RULE = config["baseline"]["image_rule"]["enabled"]
 EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"
 EXPLAIN_SUMMARY = f"{RESULTS}/explain/summary.tsv"
 EXPORT_DIR = f"{RESULTS}/export/{{experiment}}"
@@ -625,6 +632,11 @@ def summary_baselines():
         RANO_RULES_PREVIOUS_METRICS: RANO_RULES_PREVIOUS_PREDICTIONS,
         RANO_EXPERT_METRICS: RANO_EXPERT_PREDICTIONS,
         VOLUMES_GBM_METRICS: VOLUMES_GBM_PREDICTIONS,
+        **(
+            {RANO_EXPERT_IMAGES_METRICS: RANO_EXPERT_IMAGES_PREDICTIONS}
+            if IMAGE_RULE
+            else {}
+        ),
     }
 
 
@@ -649,6 +661,15 @@ def baseline_and_report_output():
         VOLUMES_GBM_PREDICTIONS,
         VOLUMES_GBM_METRICS,
         f"{RESULTS}/plots/rano_rules/rano_rules.png",
+        *(
+            [
+                RANO_EXPERT_IMAGES_PREDICTIONS,
+                RANO_EXPERT_IMAGES_METRICS,
+                f"{RESULTS}/plots/rano_expert_images/rano_expert_images.png",
+            ]
+            if IMAGE_RULE
+            else []
+        ),
         f"{RESULTS}/report/cohort.html",
         f"{RESULTS}/report/registration_qc.html",
         f"{RESULTS}/report/results.html",

@@ -23,7 +23,8 @@ def baseline_figure(predictions: pd.DataFrame, metrics: dict) -> plt.Figure:
     ConfusionMatrixDisplay.from_predictions(
         scored["label"], scored["predicted"], labels=list(CLASSES), ax=left, colorbar=False
     )
-    left.set(title=f"rule-based RANO, median balanced accuracy {_format(metrics.get('median_balanced_accuracy'))}",
+    name = metrics.get("experiment", "rule-based RANO")
+    left.set(title=f"{name}, median balanced accuracy {_format(metrics.get('median_balanced_accuracy'))}",
              xlabel="rule", ylabel="expert rating")
 
     method = metrics["settings"]["method"]

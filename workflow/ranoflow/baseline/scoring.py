@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "rano_rules"
 # row name -> the reference the rule reads
 RULES: dict[str, str] = {"rano_rules": "history", "rano_rules_previous": "previous"}
+# rows that fit something on each fold's training pairs
+LEARNED = ("volumes_gbm", "rano_expert_images")
 PAIR_COLUMNS = ["id", "patient", "current", "previous", "label"]
 HISTORY_COLUMNS = ["reference", "baseline", "nadir", "less_than_3_months"]
 ASSESSED_COLUMNS = [*PAIR_COLUMNS, *Assessment.__dataclass_fields__]
@@ -146,7 +148,7 @@ def row_description(source: str, experiment: str) -> dict:
     oracle = ""
     if source == "synthetic":
         oracle = "same rule that made the labels" if experiment == EXPERIMENT else "reads the generator's segmentations"
-    return {"reads": reads, "learns": experiment == "volumes_gbm", "oracle": oracle}
+    return {"reads": reads, "learns": experiment in LEARNED, "oracle": oracle}
 
 
 def scored_predictions(
