@@ -248,7 +248,7 @@ def test_snakemake_train_rules_end_to_end(tmp_path):
     assert summary["n_pairs"].tolist() == [len(pairs) - 1] * len(summary)  # every row on the same pairs
     assert summary.set_index("experiment").loc["majority_class", "own_n_pairs"] == len(pairs)
     assert (tmp_path / "results/pretrained/rot/fold_1/backbone.pt").is_file()
-    assert (tmp_path / "results/plots/confusion_best.png").stat().st_size > 0
+    assert (tmp_path / "results/plots/confusion_matrices.png").stat().st_size > 0
     assert (tmp_path / "results/benchmarks/train/pretrained_clinical/fold_0.tsv").is_file()
     assert "epoch 1/1" in (tmp_path / "results/logs/train/pretrained_clinical/fold_1.log").read_text()
     metadata = json.loads((tmp_path / "results/models/pretrained_clinical/fold_0/metadata.json").read_text())

@@ -640,15 +640,28 @@ def summary_baselines():
     }
 
 
+RANKING_PLOT = f"{RESULTS}/plots/ranking.png"
+CONFUSION_PLOT = f"{RESULTS}/plots/confusion_matrices.png"
+ABLATION_PLOT = f"{RESULTS}/plots/ablations.png"
+TRAINING_CURVES = f"{RESULTS}/plots/training/{{experiment}}.png"
+
+
 def evaluate_output():
     return [
         SUMMARY,
         f"{RESULTS}/plots/balanced_accuracy.png",
-        f"{RESULTS}/plots/confusion_best.png",
+        RANKING_PLOT,
+        CONFUSION_PLOT,
+        *expand(TRAINING_CURVES, experiment=EXPERIMENTS),
     ]
 
 
 # ---- baseline and report stages ----
+FRONT_PAGE = f"{RESULTS}/report/front_page.html"
+# the per-class table as a fragment that workflow/report/workflow.rst embeds in the report's landing text
+LANDING_TABLE = f"{RESULTS}/report/landing_table.html"
+
+
 def baseline_and_report_output():
     """Rule-based RANO baseline and the tables shown by `snakemake --report`."""
     return [
@@ -670,6 +683,7 @@ def baseline_and_report_output():
             if IMAGE_RULE
             else []
         ),
+        FRONT_PAGE,
         f"{RESULTS}/report/cohort.html",
         f"{RESULTS}/report/registration_qc.html",
         f"{RESULTS}/report/results.html",

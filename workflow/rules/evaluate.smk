@@ -53,14 +53,20 @@ rule summary:
             category="Results",
             subcategory="Experiments",
         ),
-        confusion_plot=report(
-            f"{RESULTS}/plots/confusion_best.png",
-            caption="../report/confusion_best.rst",
+        ranking_plot=report(
+            RANKING_PLOT,
+            caption="../report/ranking.rst",
             category="Results",
             subcategory="Experiments",
         ),
+        confusion_plot=report(
+            CONFUSION_PLOT,
+            caption="../report/confusion_matrices.rst",
+            category="Results",
+            subcategory="Confusion matrices",
+        ),
         ablation_plot=report(
-            f"{RESULTS}/plots/ablations.png",
+            ABLATION_PLOT,
             caption="../report/ablations.rst",
             category="Results",
             subcategory="Ablations",
@@ -87,3 +93,26 @@ rule summary:
         code=script_code("summary"),
     script:
         "../scripts/summary.py"
+
+
+rule training_curves:
+    input:
+        histories=expand(f"{MODEL_DIR}/history.tsv", fold=FOLDS, allow_missing=True),
+        metrics=expand(f"{MODEL_DIR}/metrics.json", fold=FOLDS, allow_missing=True),
+    output:
+        report(
+            TRAINING_CURVES,
+            caption="../report/training_curves.rst",
+            category="Results",
+            subcategory="Training curves",
+        ),
+    log:
+        f"{LOGS}/training_curves/{{experiment}}.log",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        settings=settings(selection=TRAINING["selection"]),
+        code=script_code("training_curves"),
+    script:
+        "../scripts/training_curves.py"

@@ -1,4 +1,5 @@
-# Report stage: HTML tables (cohort, registration QC, results, explanations, provenance) for
+# Report stage: the front page (ranking, per-class table, ablations), HTML tables (cohort, registration QC,
+# results, explanations grouped by true class, provenance) for
 # `snakemake --report results/report.html`; the figures are flagged with report() by the rules that make them.
 
 
@@ -85,9 +86,10 @@ rule results_table:
         "../scripts/table_page.py"
 
 
-rule explanations_table:
+rule explanations_page:
     input:
         explain=EXPLAIN_SUMMARY,
+        dirs=explain_directories,
     output:
         html=report(
             f"{RESULTS}/report/explanations.html",
@@ -95,20 +97,43 @@ rule explanations_table:
             category="Explanations",
         ),
     log:
-        f"{LOGS}/explanations_table/explanations_table.log",
+        f"{LOGS}/explanations_page/explanations_page.log",
     localrule: True
     conda:
         "../../envs/base.yaml"
     params:
-        settings={
-            "title": "Explanations",
-            "tables": [
-                ["explain", "Attribution overlap with the tumour per explained model"]
-            ],
-        },
-        code=script_code("table_page"),
+        settings=settings(
+            min_pointing_hit_rate=config["report"]["min_pointing_hit_rate"]
+        ),
+        code=script_code("explanations_page"),
     script:
-        "../scripts/table_page.py"
+        "../scripts/explanations_page.py"
+
+
+rule front_page:
+    input:
+        summary=SUMMARY,
+        ranking=RANKING_PLOT,
+        ablations=ABLATION_PLOT,
+    output:
+        html=report(
+            FRONT_PAGE,
+            caption="../report/front_page.rst",
+            category="At a glance",
+        ),
+        landing=LANDING_TABLE,
+    log:
+        f"{LOGS}/front_page/front_page.log",
+    localrule: True
+    conda:
+        "../../envs/base.yaml"
+    params:
+        settings=settings(
+            experiments=EXPERIMENTS, low_recall=config["report"]["low_recall"]
+        ),
+        code=script_code("front_page"),
+    script:
+        "../scripts/front_page.py"
 
 
 rule software_versions:

@@ -7,9 +7,9 @@ import pandas as pd
 
 from ranoflow.evaluate.ablations import ablation_differences, information_ceiling
 from ranoflow.evaluate.common_pairs import compare_rows
-from ranoflow.evaluate.figures import plot_ablations, plot_balanced_accuracy, plot_confusion
+from ranoflow.evaluate.figures import plot_ablations, plot_balanced_accuracy, plot_confusion_grid, plot_ranking
 from ranoflow.evaluate.majority import majority_baseline, majority_predictions
-from ranoflow.evaluate.summary_table import summary_table
+from ranoflow.evaluate.summary_table import is_oracle, summary_table
 from ranoflow.script_log import start_log
 from ranoflow.tables import read_tsv
 
@@ -49,7 +49,8 @@ log.info(
     .to_string(index=False),
 )
 plot_balanced_accuracy(docs, snakemake.output.accuracy_plot)
-experiments = [doc for doc in docs if doc["experiment"] in set(settings["experiments"])]
-best = max(experiments, key=lambda d: d["balanced_accuracy"]["median"], default=docs[-1])
-plot_confusion(best, snakemake.output.confusion_plot)
+plot_ranking(table, snakemake.output.ranking_plot)
+by_name = {doc["experiment"]: doc for doc in docs}
+oracles = {row.experiment for row in table.itertuples() if is_oracle(row.oracle)}
+plot_confusion_grid([by_name[name] for name in table["experiment"]], snakemake.output.confusion_plot, oracles)
 plot_ablations(table, snakemake.output.ablation_plot)

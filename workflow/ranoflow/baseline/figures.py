@@ -23,9 +23,8 @@ def baseline_figure(predictions: pd.DataFrame, metrics: dict) -> plt.Figure:
     ConfusionMatrixDisplay.from_predictions(
         scored["label"], scored["predicted"], labels=list(CLASSES), ax=left, colorbar=False
     )
-    name = metrics.get("experiment", "rule-based RANO")
-    left.set(title=f"{name}, median balanced accuracy {_format(metrics.get('median_balanced_accuracy'))}",
-             xlabel="rule", ylabel="expert rating")
+    left.set(xlabel="rule", ylabel="expert rating")
+    left.set_title(confusion_title(metrics, len(scored)), fontsize=9)
 
     method = metrics["settings"]["method"]
     criteria = CRITERIA[method]
@@ -41,13 +40,26 @@ def baseline_figure(predictions: pd.DataFrame, metrics: dict) -> plt.Figure:
     right.scatter([], [], c="tab:red", s=18, label="new lesion (PD)")
     right.set(xticks=range(len(CLASSES)), xticklabels=CLASSES, xlabel="expert rating",
               ylabel=f"enhancing {'volume' if method == 'volumetric' else 'product'} change (%)",
-              title=f"size change per pair ({int(change.isna().sum())} without a relative change not shown)")
+              title=f"size change per pair\n({int(change.isna().sum())} without a relative change not shown)")
     right.set_yscale("symlog", linthresh=100)
     top = float(change.max()) if change.notna().any() else 100.0
     right.set_ylim(-105, max(150.0, top * 1.3))
     right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     right.legend(loc="upper left", fontsize="small")
     return figure
+
+
+def confusion_title(metrics: dict, n_scored: int) -> str:
+    """Which pairs the matrix counts (all the rule scored, the missing-segmentation ones included) and the
+    figures on exactly those pairs; the summary's own rows are on the common test pairs."""
+    missing = int(metrics.get("n_missing_segmentation") or 0)
+    answer = (metrics.get("settings") or {}).get("missing_prediction", "")
+    without = f"\n({missing} without a segmentation answered {answer})" if missing else ""
+    pooled = (metrics.get("pooled") or {}).get("balanced_accuracy")
+    name = metrics.get("experiment", "rule-based RANO")
+    return (f"{name} on all {n_scored} pairs it scored{without}\n"
+            f"pooled balanced accuracy {_format(pooled)}, median over folds "
+            f"{_format(metrics.get('median_balanced_accuracy'))}")
 
 
 def _format(value: float | None) -> str:

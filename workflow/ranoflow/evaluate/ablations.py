@@ -158,3 +158,19 @@ def information_ceiling(references: list[str], rows: set[str]) -> str:
         if set(needed) <= given and (row != "rano_rules_previous" or given == {"previous"}) and row in rows:
             return row
     return ""
+
+
+COMPARED_VERDICTS = ("reference", "better", "indistinguishable", "worse")
+
+
+def grouped_differences(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of summary.tsv that carry a verdict, grouped by ablation in the table's order with the
+    baselines last, the reference first and then the largest difference first within a group."""
+    compared = table[table["verdict"].isin(COMPARED_VERDICTS)].copy()
+    ablation = compared["ablation"].fillna("").astype(str)
+    groups = [g for g in dict.fromkeys(ablation) if g != "baseline"] + ["baseline"]
+    delta = pd.to_numeric(compared["delta_balanced_accuracy"], errors="coerce").fillna(np.inf)
+    compared["_group"] = ablation.map({g: i for i, g in enumerate(groups)})
+    compared["_delta"] = delta.where(compared["verdict"] != "reference", np.inf)
+    ordered = compared.sort_values(["_group", "_delta", "experiment"], ascending=[True, False, True], kind="mergesort")
+    return ordered.drop(columns=["_group", "_delta"]).reset_index(drop=True)

@@ -24,6 +24,11 @@ SUMMARY_COLUMNS = [
 ]
 
 
+def is_oracle(value: object) -> bool:
+    """Whether a summary row's `oracle` cell marks it as one (it holds the reason; blank, NaN or False if not)."""
+    return not pd.isna(value) and str(value).strip() not in ("", "False", "false")
+
+
 def summary_row(doc: dict) -> dict:
     ba, pooled = doc["balanced_accuracy"], doc["pooled"]
     folds = fold_runs(doc)
