@@ -66,7 +66,7 @@ def fit_folds(rated: list[tuple[pd.DataFrame, pd.DataFrame]], pairs: pd.DataFram
     return fitted
 
 
-def test_ratings(rated: list[tuple[pd.DataFrame, pd.DataFrame]], folds: dict,
+def rate_test_pairs(rated: list[tuple[pd.DataFrame, pd.DataFrame]], folds: dict,
                  fitted: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each fold's test pairs rated at its fitted threshold (assessed, with a `threshold` column) and the
     test pairs the rule could not rate at it (missing)."""
