@@ -14,7 +14,6 @@ tree is not timed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -31,6 +30,9 @@ import yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baseline_stage import cohort_arguments, print_cold_and_warm  # noqa: E402
 
 from ranoflow.baseline.expert_rule import ExpertSettings  # noqa: E402
 from ranoflow.baseline.image_rule import fit_folds, rate_candidates, rate_test_pairs  # noqa: E402
@@ -107,11 +109,8 @@ def run_rows(manifest, studies, pairs, folds, section, cache: Path, workers: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, default=100)
-    parser.add_argument("--studies", type=int, default=6)
+    parser = cohort_arguments(__doc__)
     parser.add_argument("--grid-mm", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     section = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["baseline"]
     with tempfile.TemporaryDirectory() as scratch:
@@ -122,12 +121,9 @@ def main() -> None:
         print(f"tree: {len(manifest)} preprocessed studies on a {args.grid_mm:g} mm grid, {len(pairs)} pairs, "
               f"{len(section['image_rule']['thresholds'])} thresholds "
               f"(written in {time.perf_counter() - start:.1f} s, not counted)")
-        for run in ("cold cache", "warm cache (rerun)"):
-            seconds = run_rows(manifest, studies, pairs, folds, section, root / "cache", args.workers)
-            steps = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items() if name != "total")
-            print(f"image rule row, {run}, {args.workers} workers: {seconds['total']:.1f} s wall ({steps}); "
-                  f"{seconds['image_measures'] / len(manifest):.3f} s per study")
-
+        print_cold_and_warm("image rule row", lambda: run_rows(manifest, studies, pairs, folds, section,
+                                                               root / "cache", args.workers),
+                            args.workers, len(manifest))
 
 if __name__ == "__main__":
     main()
