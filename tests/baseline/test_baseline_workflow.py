@@ -37,3 +37,39 @@ def test_baseline_rows_on_the_tiny_demo(tmp_path):
     assert {"rano_baseline", "volumes_gbm"} <= jobs and "study_measures" not in jobs
     coarser = write_config(root, tiny_config(baseline={"lesion_grid_mm": 12.0}), "coarser.yaml")
     assert "study_measures" in rules_of(plan(root, coarser, *targets))
+
+
+def test_image_derived_rule_row_on_the_tiny_demo(tmp_path):
+    """rano_expert_images reads the preprocessed images, not the generator's segmentations, answers the same
+    pairs as every row with a threshold fitted per fold, and is a row of summary.tsv."""
+    root = snapshot(tmp_path)
+    configfile = write_config(root, tiny_config(baseline={"image_rule": {"enabled": True, "thresholds": [1.0, 2.0]}}))
+    check(snakemake(root, configfile, "--cores", "2", "results/metrics/rano_expert_images.json",
+                    "results/plots/rano_expert_images/rano_expert_images.png", timeout_s=600))
+
+    doc = json.loads((root / "results" / "metrics" / "rano_expert_images.json").read_text())
+    assert (doc["reads"], doc["learns"], doc["oracle"]) == ("image-derived segmentation", True, "")
+    folds = json.loads((root / "results" / "splits" / "folds.json").read_text())
+    assert [fit["fold"] for fit in doc["fitted_thresholds"]] == [entry["fold"] for entry in folds["folds"]]
+    assert all(fit["threshold"] in (1.0, 2.0) for fit in doc["fitted_thresholds"])
+    predictions = pd.read_csv(root / "results" / "baseline" / "rano_expert_images_predictions.tsv", sep="\t")
+    pairs = pd.read_csv(root / "results" / "index" / "pairs.tsv", sep="\t")
+    assert sorted(predictions.dropna(subset=["fold"])["id"]) == sorted(pairs["id"])
+    fitted = {fit["fold"]: fit["threshold"] for fit in doc["fitted_thresholds"]}
+    rated = predictions.dropna(subset=["threshold"])
+    assert (rated["threshold"] == rated["fold"].map(fitted)).all()  # each test pair at its fold's threshold
+    measures = pd.read_csv(root / "results" / "baseline" / "image_measures.tsv", sep="\t")
+    assert measures["segmentation"].str.startswith("image-derived:results/preprocessed/").all()
+    assert sorted(set(measures["threshold"])) == [1.0, 2.0]
+
+    summary_inputs = check(snakemake(root, configfile, "--dry-run", "--cores", "1", "--forcerun", "summary",
+                                     "results/metrics/summary.tsv"))
+    assert "results/metrics/rano_expert_images.json" in summary_inputs.stdout + summary_inputs.stderr
+    # a rule setting reruns the row, not the image measurements; a segmentation setting reruns both
+    edited = write_config(root, tiny_config(baseline={"image_rule": {"enabled": True, "thresholds": [1.0, 2.0]},
+                                                      "expert": {"re_resection": "reset"}}), "edited.yaml")
+    jobs = rules_of(plan(root, edited, "results/metrics/rano_expert_images.json"))
+    assert "rano_expert_images" in jobs and "image_measures" not in jobs
+    flair = write_config(root, tiny_config(baseline={"image_rule": {"enabled": True, "thresholds": [1.0, 2.0],
+                                                                    "flair_threshold": 1.0}}), "flair.yaml")
+    assert "image_measures" in rules_of(plan(root, flair, "results/metrics/rano_expert_images.json"))

@@ -22,6 +22,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -133,11 +134,27 @@ def run_stage(studies, pairs, folds, section, cache: Path, workers: int) -> dict
     return seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cohort_arguments(description: str) -> argparse.ArgumentParser:
+    """The benchmark's command line: the cohort's size and the worker count."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=100)
     parser.add_argument("--studies", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
+    return parser
+
+
+def print_cold_and_warm(name: str, run_once: Callable[[], dict[str, float]], workers: int, studies: int) -> None:
+    """Time the stage twice, cold cache then warm (a rerun), and print wall seconds per step and in all."""
+    for run in ("cold cache", "warm cache (rerun)"):
+        seconds = run_once()
+        first = next(iter(seconds))
+        steps = ", ".join(f"{step} {value:.1f} s" for step, value in seconds.items() if step != "total")
+        print(f"{name}, {run}, {workers} workers: {seconds['total']:.1f} s wall ({steps}); "
+              f"{first} {seconds[first] / studies:.3f} s per study")
+
+
+def main() -> None:
+    parser = cohort_arguments(__doc__)
     parser.add_argument("--keep", type=Path, help="write the tree here and keep it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -147,11 +164,8 @@ def main() -> None:
         print(f"tree: {len(studies)} studies of {'x'.join(map(str, SHAPE))} voxels, {len(pairs)} pairs "
               f"(written in {time.perf_counter() - start:.1f} s, not counted)")
         section = baseline_section()
-        for run in ("cold cache", "warm cache (rerun)"):
-            seconds = run_stage(studies, pairs, folds, section, root / "cache", args.workers)
-            steps = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items() if name != "total")
-            print(f"baseline stage, {run}, {args.workers} workers: {seconds['total']:.1f} s wall ({steps})")
-
+        print_cold_and_warm("baseline stage", lambda: run_stage(studies, pairs, folds, section, root / "cache",
+                                                                args.workers), args.workers, len(studies))
 
 if __name__ == "__main__":
     main()

@@ -121,7 +121,9 @@ IMAGE_MEASURES = f"{RESULTS}/baseline/image_measures.tsv"
 IMAGE_LESIONS = f"{RESULTS}/baseline/image_lesions.npz"
 IMAGE_MEASURES_CACHE = f"{RESULTS}/baseline/image_measures_cache"
 RANO_EXPERT_IMAGES_METRICS = f"{METRICS}/rano_expert_images.json"
-RANO_EXPERT_IMAGES_PREDICTIONS = f"{RESULTS}/baseline/rano_expert_images_predictions.tsv"
+RANO_EXPERT_IMAGES_PREDICTIONS = (
+    f"{RESULTS}/baseline/rano_expert_images_predictions.tsv"
+)
 RANO_EXPERT_IMAGES_MISSING = f"{RESULTS}/baseline/rano_expert_images_missing.tsv"
 IMAGE_RULE = config["baseline"]["image_rule"]["enabled"]
 EXPLAIN_DIR = f"{RESULTS}/explain/{{experiment}}/fold_{{fold}}"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from ranoflow.baseline.expert_rule import ExpertSettings
-from ranoflow.baseline.image_rule import EXPERIMENT, fit_folds, rate_candidates, test_ratings
+from ranoflow.baseline.image_rule import EXPERIMENT, fit_folds, rate_candidates, rate_test_pairs
 from ranoflow.baseline.image_segmentation import ImageSegmentationSettings
 from ranoflow.baseline.scoring import read_inputs, score, scored_predictions
 from ranoflow.script_log import start_log
@@ -21,7 +21,7 @@ pairs, studies, measures, folds = read_inputs(
 with np.load(snakemake.input.lesions) as arrays:
     rated = rate_candidates(pairs, studies, measures, arrays, thresholds, expert)
 fitted = fit_folds(rated, pairs, folds, thresholds, missing_prediction)
-assessed, missing = test_ratings(rated, folds, fitted)
+assessed, missing = rate_test_pairs(rated, folds, fitted)
 predictions = scored_predictions(pairs, assessed, folds, missing_prediction)
 metrics = score(predictions, folds, expert, missing_prediction, snakemake.params.settings["bootstrap"], EXPERIMENT,
                 source="image", architecture=f"RANO 2010 as LUMIERE's raters practised it ({expert.method}) on "

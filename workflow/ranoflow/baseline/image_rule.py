@@ -10,6 +10,7 @@ and each fold only chooses among those ratings.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,9 @@ def training_accuracy(assessed: pd.DataFrame, pairs: pd.DataFrame, ids: list[str
         predicted = predicted.fillna(missing_prediction)
     if not len(labels):
         return float("nan")
-    return float(balanced_accuracy_score(labels.to_numpy(), predicted.to_numpy()))
+    with warnings.catch_warnings():  # a small training split may lack a class the rule predicts
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(labels.to_numpy(), predicted.to_numpy()))
 
 
 def fit_folds(rated: list[tuple[pd.DataFrame, pd.DataFrame]], pairs: pd.DataFrame, folds: dict,
@@ -66,7 +69,7 @@ def fit_folds(rated: list[tuple[pd.DataFrame, pd.DataFrame]], pairs: pd.DataFram
     return fitted
 
 
-def test_ratings(rated: list[tuple[pd.DataFrame, pd.DataFrame]], folds: dict,
+def rate_test_pairs(rated: list[tuple[pd.DataFrame, pd.DataFrame]], folds: dict,
                  fitted: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each fold's test pairs rated at its fitted threshold (assessed, with a `threshold` column) and the
     test pairs the rule could not rate at it (missing)."""
