@@ -127,7 +127,7 @@ def plot_ablations(table: pd.DataFrame, path: str | Path) -> None:
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("difference of balanced accuracy from the reference experiment\n"
-                  "(paired 95 % CI, bootstrap over patients; green better, red worse, grey indistinguishable)",
+                  "(paired 95 % CI, bootstrap over patients)\ngreen better, red worse, grey indistinguishable",
                   fontsize=8)
     if not labels:
         ax.text(0.5, 0.5, "no reference experiment set (evaluate.reference_experiment)", ha="center",
