@@ -65,7 +65,10 @@ def test_differences_are_grouped_by_ablation_with_baselines_last():
 
 
 def test_landing_table_is_narrow_and_flags_low_recall(tmp_path):
-    fragment = landing_table(summary(), ["best_cnn"], low_recall=0.5)
+    ranking = tmp_path / "ranking.png"
+    plot_ranking(summary(), ranking)
+    fragment = landing_table(summary(), ranking, ["best_cnn"], low_recall=0.5)
+    assert fragment.count("data:image/png;base64,") == 1  # the ranking, embedded
     header = re.findall(r"<th>(.*?)</th>", fragment)
     assert header == ["row", "BA [95 % CI]", "macro-F1", "recall PD", "recall SD", "recall PR", "recall CR",
                       "verdict"]

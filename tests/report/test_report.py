@@ -33,7 +33,32 @@ def in_category(results: dict, categories: dict, category: str) -> list[dict]:
 
 def test_report_has_every_section(report):
     _, categories = report
-    assert {"Cohort", "QC", "Results", "Explanations", "Provenance"} <= set(categories)
+    assert {"At a glance", "Cohort", "QC", "Results", "Explanations", "Provenance"} <= set(categories)
+    # the menu sorts categories by name: the front page comes first
+    assert sorted(categories, key=str.lower)[0] == "At a glance"
+
+
+def test_report_opens_on_the_ranking_and_the_per_class_table(tiny_demo, report):
+    """The landing text (what a reader sees first) embeds the ranking figure and the per-class table, PD first;
+    the front page beside it adds the ablations."""
+    workdir, _ = tiny_demo
+    html = (workdir / "results" / "report.html").read_text()
+    marker = "var workflow_desc = "
+    landing = json.JSONDecoder().raw_decode(html, html.index(marker) + len(marker))[0]
+    assert "data:image/png;base64," in landing and "<th>recall PD</th><th>recall SD</th>" in landing
+    results, _ = report
+    front = decoded(results["results/report/front_page.html"]).decode()
+    assert "Per class" in front and "paired differences" in front and "Best experiment:" in front
+
+
+def test_report_has_training_curves_and_a_confusion_matrix_per_row(tiny_demo, report):
+    workdir, config = tiny_demo
+    results, _ = report
+    for experiment in config["experiments"]:
+        assert decoded(results[f"results/plots/training/{experiment}.png"]).startswith(b"\x89PNG")
+    assert decoded(results["results/plots/confusion_matrices.png"]).startswith(b"\x89PNG")
+    explanations = decoded(results["results/report/explanations.html"]).decode()
+    assert "pointing hit rate" in explanations and "<b>true " in explanations
 
 
 def test_report_embeds_the_summary_table_with_rule_based_rows(report):

@@ -142,7 +142,7 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     rules = rules_of(plan(copy, configfile)) - {"all"}
     # volumes_gbm reads rano_expert's answer as a feature, so the rules' code reaches it too
     assert rules == {"rano_baseline", "volumes_gbm", "rano_baseline_plot", "summary", "cohort_summary",
-                     "results_table"}
+                     "results_table", "front_page"}
 
     copy, configfile = moved_copy(completed, tmp_path / "run2")
     append_line(copy / "workflow/ranoflow/train/fold.py")
@@ -150,17 +150,18 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     train = {(dict(wc)["experiment"], dict(wc)["fold"]) for rule, wc in jobs if rule == "train"}
     assert train == {(e, str(f)) for e in EXPERIMENTS for f in range(FOLDS)}
     assert rules_of(jobs) - {"all"} == {
-        "train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary", "explanations_table",
-        "export_model",
+        "train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary", "explanations_page",
+        "export_model", "training_curves", "front_page",
     }
 
 
 # What a preprocessed image feeds: every rule downstream of `register`.
 FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "study_tensors", "train", "aggregate_experiment",
-                 "summary", "results_table", "explain", "explain_summary", "explanations_table", "export_model"}
+                 "summary", "results_table", "explain", "explain_summary", "explanations_page", "export_model",
+                 "training_curves", "front_page"}
 FROM_TRAIN = {"train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary",
-              "explanations_table", "export_model"}
-FROM_EXPLAIN = {"explain", "explain_summary", "explanations_table"}
+              "explanations_page", "export_model", "training_curves", "front_page"}
+FROM_EXPLAIN = {"explain", "explain_summary", "explanations_page"}
 
 
 def sibling_edits(config: dict) -> list[tuple[str, dict, set[str]]]:

@@ -95,6 +95,7 @@ rule explanations_page:
             f"{RESULTS}/report/explanations.html",
             caption="../report/explanations.rst",
             category="Explanations",
+            subcategory="By true class",
         ),
     log:
         f"{LOGS}/explanations_page/explanations_page.log",

@@ -12,5 +12,5 @@ summary = read_tsv(snakemake.input.summary)
 page = front_page(summary, snakemake.input.ranking, snakemake.input.ablations, settings["experiments"],
                   settings["low_recall"])
 Path(snakemake.output.html).write_text(page)
-Path(snakemake.output.landing).write_text(landing_table(summary, settings["experiments"], settings["low_recall"]))
+Path(snakemake.output.landing).write_text(landing_table(summary, snakemake.input.ranking, settings["experiments"], settings["low_recall"]))
 log.info("%s", headline(summary, settings["experiments"], settings["low_recall"]))

@@ -88,11 +88,11 @@ def plot_ranking(table: pd.DataFrame, path: str | Path) -> None:
         oracle = is_oracle(row.get("oracle"))
         verdict = str(row.get("verdict", ""))
         colour = "tab:grey" if oracle else {"reference": "tab:blue"}.get(verdict, VERDICT_COLOURS.get(verdict, "tab:blue"))
-        low, high = float(row["ci95_low"]), float(row["ci95_high"])
+        low, high = (float(pd.to_numeric(row[key], errors="coerce")) for key in ("ci95_low", "ci95_high"))
         ax.barh(y, high - low, left=low, height=0.55, color=colour, alpha=0.35 if oracle else 0.55,
                 hatch="//" if oracle else None, edgecolor=colour, lw=0.5)
-        ax.plot(float(row["pooled_balanced_accuracy"]), y, "o", color=colour, ms=4, zorder=4)
-        median = float(row["median_balanced_accuracy"])
+        ax.plot(float(pd.to_numeric(row["pooled_balanced_accuracy"], errors="coerce")), y, "o", color=colour, ms=4, zorder=4)
+        median = float(pd.to_numeric(row["median_balanced_accuracy"], errors="coerce"))
         ax.plot([median] * 2, [y - 0.32, y + 0.32], color="black", lw=2, zorder=5)
         ax.text(1.01, y, f"{median:.2f}", va="center", fontsize=8, transform=ax.get_yaxis_transform())
         labels.append(row_label(row["experiment"], oracle, verdict == "reference"))
@@ -127,7 +127,7 @@ def plot_ablations(table: pd.DataFrame, path: str | Path) -> None:
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_xlabel("difference of balanced accuracy from the reference experiment\n"
-                  "(paired 95 % CI, bootstrap over patients; green better, red worse, grey indistinguishable)",
+                  "(paired 95 % CI, bootstrap over patients)\ngreen better, red worse, grey indistinguishable",
                   fontsize=8)
     if not labels:
         ax.text(0.5, 0.5, "no reference experiment set (evaluate.reference_experiment)", ha="center",

@@ -116,6 +116,9 @@ def render_table(frame: pd.DataFrame, low_recall: float | None = None, compact: 
             elif column == "verdict":
                 shy = value.replace("indistinguishable", "indistin&shy;guishable") if compact else value
                 cells.append(f'<td class="{html.escape(value)}">{shy}</td>')
+            elif compact and column.startswith("BA") and " [" in value:
+                point, interval = value.split(" [", 1)
+                cells.append(f'<td style="white-space:nowrap">{point}<br>[{html.escape(interval)}</td>')
             elif column == "ablation":
                 cells.append(f'<td class="name">{html.escape(value)}</td>')
             else:
@@ -126,7 +129,7 @@ def render_table(frame: pd.DataFrame, low_recall: float | None = None, compact: 
 
 def _image(path: str | Path, alt: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(alt)}" style="max-width:100%" src="data:image/png;base64,{data}">'
 
 
 TABLE_NOTE = (
@@ -156,10 +159,12 @@ def front_page(summary: pd.DataFrame, ranking_png: str | Path, ablations_png: st
             f"</head><body>{''.join(body)}</body></html>")
 
 
-def landing_table(summary: pd.DataFrame, experiments: list[str], low_recall: float) -> str:
-    """The per-class table as an HTML fragment for the report's landing text (a column about 500 px wide)."""
+def landing_table(summary: pd.DataFrame, ranking_png: str | Path, experiments: list[str], low_recall: float) -> str:
+    """The ranking figure and the per-class table as an HTML fragment for the report's landing text (a column
+    about 500 px wide; the figure is embedded, since the landing text cannot reference a result file)."""
     compact_style = STYLE.replace("font-size:13px", "font-size:11px").replace("padding:3px 7px", "padding:2px 3px")
     rules = "".join(f"{rule}}}" for rule in compact_style.split("}") if rule.startswith(("table", "span", "td")))
     return (f"<style>{rules}</style><p><b>{html.escape(headline(summary, experiments, low_recall))}</b></p>"
+            f"{_image(ranking_png, 'ranking')}"
             f"{render_table(per_class_table(summary), low_recall, compact=True)}"
             f'<p style="font-size:11px">{TABLE_NOTE.format(low=low_recall)}</p>')
