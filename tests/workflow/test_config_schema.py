@@ -98,6 +98,22 @@ def sources_of(*named: tuple[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
                                              "expected integer >= 2"),
         (with_setting("folds", "protocol", "nested"), "expected one of patient, paper"),
         ({"dataset": {"source": "lumiere"}}, "config key dataset.root is missing (LUMIERE root folder"),
+        # enums and types behind a $ref, in arrays and in alternatives say what is allowed too
+        ({**MINIMAL, "experiments": {"a": {"modalities": ["T1"], "input": "stack", "architecture": "unet"}}},
+         "config key experiments.a.architecture = 'unet' (in my_site.yaml) is not allowed: expected one of "
+         "densenet121, densenet169, densenet201, densenet264, resnet10, resnet18, resnet50, efficientnet-b0, vit"),
+        ({**MINIMAL, "experiments": {"a": {"modalities": ["T1"], "input": "stacked", "architecture": "vit"}}},
+         "config key experiments.a.input = 'stacked' (in my_site.yaml) is not allowed: "
+         "expected one of stack, subtract, stack_diff"),
+        ({**MINIMAL, "experiments": {"a": {"modalities": "T1", "input": "stack", "architecture": "vit"}}},
+         "expected array of (one of CT1, T1, T2, FLAIR)"),
+        ({**MINIMAL, "experiments": {"a": {"modalities": ["T1"], "input": "stack", "architecture": "vit",
+                                           "clinical": "yes"}}},
+         "expected boolean or array of (one of age, sex, idh, mgmt, weeks_between, less_than_3_months)"),
+        (with_setting("training", "balance", "weights"), "expected one of sampler, loss, both, none"),
+        (with_setting("training", "norm", "layer"), "expected one of batch, instance, group, null"),
+        ({**MINIMAL, "resources": {"train": {"gpu": -1}}}, "resources.train.gpu = -1 (in my_site.yaml) is not "
+                                                           "allowed: expected integer >= 0"),
     ],
 )
 def test_config_problem_is_one_line_with_key_allowed_values_and_file(config: dict[str, Any], line: str) -> None:

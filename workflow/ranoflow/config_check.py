@@ -115,14 +115,34 @@ def _key(path: tuple) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def _expected(schema: Mapping) -> str:
+def _shown_value(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def _expected(schema: Mapping, root: Mapping) -> str:
+    """What `schema` allows, in words: its enum values, its alternatives, or its type and bounds."""
+    if "$ref" in schema:
+        referred = root
+        for part in str(schema["$ref"]).lstrip("#/").split("/"):
+            referred = referred.get(part, {})
+        return _expected({**referred, **{k: v for k, v in schema.items() if k != "$ref"}}, root)
     if "enum" in schema:
-        return "one of " + ", ".join(map(str, schema["enum"]))
-    parts = [str(schema["type"])] if "type" in schema else []
+        return "one of " + ", ".join(map(_shown_value, schema["enum"]))
+    alternatives = schema.get("oneOf") or schema.get("anyOf")
+    if alternatives:
+        return " or ".join(_expected(alternative, root) for alternative in alternatives)
+    kinds = schema.get("type", "a value")
+    parts = [" or ".join(kinds) if isinstance(kinds, list) else str(kinds)]
+    if kinds == "array" and isinstance(schema.get("items"), Mapping):
+        parts.append(f"of ({_expected(schema['items'], root)})")
     for word, limit in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if word in schema:
             parts.append(f"{limit} {schema[word]}")
-    return " ".join(parts) or "see the schema"
+    for word, phrase in (("minItems", "at least {} item(s)"), ("maxItems", "at most {} item(s)"),
+                         ("uniqueItems", "each item once"), ("pattern", "matching {}")):
+        if schema.get(word) not in (None, False):
+            parts.append(phrase.format(schema[word]))
+    return " ".join(parts)
 
 
 def describe(error: jsonschema.ValidationError, schema: Mapping, sources: list[tuple[str, Mapping]]) -> str:
@@ -139,9 +159,9 @@ def describe(error: jsonschema.ValidationError, schema: Mapping, sources: list[t
         where = _subschema(schema, (*path, missing))
         hint = f" ({where['description']})" if "description" in where else ""
         return f"config key {_key((*path, missing))} is missing{hint}: set it in {source_of(path, sources)}"
-    where = _subschema(schema, path)
+    # error.schema: the (sub)schema whose keyword failed, $refs already followed by jsonschema
     return (f"config key {_key(path)} = {error.instance!r} (in {source_of(path, sources)}) is not allowed: "
-            f"expected {_expected(where)}")
+            f"expected {_expected(error.schema, schema)}")
 
 
 def config_problem(config: Mapping, schema: Mapping, sources: list[tuple[str, Mapping]]) -> str | None:
