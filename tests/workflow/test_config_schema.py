@@ -49,6 +49,7 @@ def test_defaults_filled() -> None:
         "exclude_less_than_3_months": False,
         "exclude_rationales": [],
         "pair_across_gaps": False,
+        "allow_sparse_experiments": False,
     }
     assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2, "strict": False}
     assert config["dataset"]["ratings_csv"] == "LUMIERE-ExpertRating-v202211.csv"
@@ -92,7 +93,8 @@ def sources_of(*named: tuple[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
     [
         (with_setting("index", "referense", "previous"),
          "unknown config key index.referense (in my_site.yaml); allowed under index: "
-         "exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, reference"),
+         "allow_sparse_experiments, exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, "
+         "reference"),
         ({**MINIMAL, "foldz": {"k": 3}}, "unknown config key foldz (in my_site.yaml); allowed under (top level): "),
         (with_setting("folds", "k", "five"), "config key folds.k = 'five' (in my_site.yaml) is not allowed: "
                                              "expected integer >= 2"),
