@@ -21,6 +21,7 @@ from ranoflow.config_check import (
     merged,
     settings_problem,
     typed_overrides,
+    yaml_problem,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,6 +157,40 @@ def test_dataset_root_must_be_a_lumiere_folder(tmp_path: Path) -> None:
     assert dataset_root_problem(dataset, "my_site.yaml") is None
 
 
+BROKEN_YAML = "dataset:\n  root: /data/LUMIERE\n  source: [lumiere\nfolds: {k: 3}\n"
+BROKEN_AT = "not valid YAML at line 4, column 6: while parsing a flow sequence: expected ',' or ']', but got ':'"
+
+
+def test_a_yaml_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "my_site.yaml").write_text(BROKEN_YAML)
+    assert yaml_problem(tmp_path / "my_site.yaml") == f"{tmp_path / 'my_site.yaml'}: {BROKEN_AT}"
+    assert yaml_problem(REPO / "config" / "lumiere.yaml") is None
+    checked = subprocess.run([sys.executable, "-m", "ranoflow.config_check", "my_site.yaml"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 1 and checked.stdout == f"my_site.yaml: {BROKEN_AT}\n" and not checked.stderr
+
+
+@pytest.mark.slow
+def test_snakemake_names_a_yaml_error_of_a_config_file_in_one_line(tmp_path: Path) -> None:
+    """config/config.yaml (the Snakefile's `configfile:`) is checked by the Snakefile: file, line and column.
+    A --configfile is read by Snakemake before the Snakefile: its one line names neither file nor line, so the
+    docs point to `python -m ranoflow.config_check` (tested above)."""
+    (tmp_path / "config").mkdir()
+    for path in (REPO / "config").glob("*.yaml"):
+        (tmp_path / "config" / path.name).write_text(path.read_text())
+    (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
+    result = dry_run(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output
+    assert f"config/config.yaml: {BROKEN_AT}" in output.splitlines()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    (tmp_path / "my_site.yaml").write_text(BROKEN_YAML)
+    result = dry_run(tmp_path, "--configfile", "config/lumiere.yaml", "my_site.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output
+    assert "Config file is not valid JSON or YAML" in output
+
+
 def dry_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """`snakemake -n` of the repository's workflow with `args`, run from a copy's root as users do."""
     for name in ("Snakefile", "pyproject.toml", "config", "workflow", "profiles"):
@@ -171,7 +206,7 @@ def test_snakemake_names_an_unknown_key_in_one_line_without_the_schema(tmp_path:
     result = dry_run(tmp_path, "--configfile", "config/config.yaml", "bad.yaml")
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert ("unknown config key index.referense (in bad.yaml); allowed under index: "
+    assert ("unknown config key index.referense (in bad.yaml); allowed under index: allow_sparse_experiments, "
             "exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, reference") in output
     assert "Failed validating" not in output and len(output.splitlines()) < 6, output
 

@@ -1,7 +1,9 @@
 """The workflow config as the user gave it: typed `--config` overrides, one-line validation errors that
 name the key and the file it came from, and a check that `dataset.root` is a LUMIERE folder.
 
-Pure Python (jsonschema, PyYAML), read at Snakefile parse time by rules/common.smk.
+Pure Python (jsonschema, PyYAML), read at Snakefile parse time by rules/common.smk. As a command it names
+the YAML syntax error of each config file given (Snakemake's own message for a `--configfile` names neither
+the file nor the line): `.venv/bin/python -m ranoflow.config_check my_site.yaml`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ def typed_overrides(value: Any) -> Any:
             return value
         return value if isinstance(parsed, (dict, list)) else parsed
     return value
+
+
+def yaml_problem(path: str | Path) -> str | None:
+    """One line naming `path` and the line and column of its YAML syntax error; None when it parses."""
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = ": ".join(filter(None, (error.context, error.problem)))
+        return f"{path}: not valid YAML{where}: {what}"
+    except yaml.YAMLError as error:
+        return f"{path}: not valid YAML: {error}".replace("\n", " ")
+    return None
 
 
 def config_sources(
@@ -197,3 +213,11 @@ def dataset_root_problem(dataset: Mapping, source: str) -> str | None:
     if missing:
         return f"dataset.root {root} has no {' or '.join(missing)}, so it is not a LUMIERE folder: {where}"
     return None
+
+
+if __name__ == "__main__":
+    import sys
+
+    found = [problem for problem in map(yaml_problem, sys.argv[1:]) if problem]
+    print("\n".join(found) or f"{', '.join(sys.argv[1:])}: valid YAML")
+    sys.exit(1 if found else 0)
