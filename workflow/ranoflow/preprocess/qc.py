@@ -74,17 +74,6 @@ def coverage_problem(coverages: dict[str, float], min_ratio: float) -> str | Non
             f"{min_ratio} of the best modality: a field of view that misses part of the brain)")
 
 
-def check_coverage(out_dir: Path, modalities: list[str], mask: np.ndarray, min_ratio: float) -> dict[str, float]:
-    """The brain coverage of each registered modality in out_dir; CoverageError when one is far below the best."""
-    from ranoflow.preprocess.image_io import load_volume
-
-    coverages = {m: round(brain_coverage(load_volume(out_dir / f"{m}.nii.gz").numpy(), mask), 4) for m in modalities}
-    problem = coverage_problem(coverages, min_ratio)
-    if problem:
-        raise CoverageError(problem)
-    return coverages
-
-
 def write_status(path: Path, record: dict) -> None:
     """status.json with the contract's keys first (missing ones as null), extra keys after."""
     ordered = {key: record.get(key) for key in STATUS_KEYS}

@@ -16,7 +16,8 @@ from pathlib import Path
 from ranoflow.preprocess import image_io
 from ranoflow.preprocess.qc import (
     DEFAULT_MIN_COVERAGE_RATIO,
-    check_coverage,
+    CoverageError,
+    coverage_problem,
     failed_status,
     judge,
     qc_figure,
@@ -128,9 +129,10 @@ def register_job(
                                            settings["segmentation_source"])
                 image_io.save_volume(seg, out_dir / "tumour_seg.nii.gz", "uint8")
         qc = settings["qc"]
-        with steps.step("qc"):
-            coverage = check_coverage(out_dir, list(result.modalities), result.mask_on_grid.numpy(),
-                                      qc.get("min_coverage_ratio", DEFAULT_MIN_COVERAGE_RATIO))
+        coverage = result.coverage
+        problem = coverage_problem(coverage, qc.get("min_coverage_ratio", DEFAULT_MIN_COVERAGE_RATIO))
+        if problem:
+            raise CoverageError(problem)
         status, reason = judge(result.dice, result.similarity, qc["min_dice"], qc["min_similarity"])
         if strip.get("status") == "flagged":
             status, reason = "flagged", "; ".join(r for r in (strip.get("reason", ""), reason) if r)
