@@ -1,6 +1,18 @@
+import sys
+from pathlib import Path
+
+from snakemake.logging import logger
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The demo config's YAML error as one line naming the file, line and column (Snakemake's own names neither)
+sys.path.insert(0, f"{workflow.basedir}/workflow")
+from ranoflow.config_check import yaml_problem
+
+if Path("config/config.yaml").exists() and yaml_problem("config/config.yaml"):
+    logger.error(yaml_problem("config/config.yaml"))
+    sys.exit(1)
 
 
 configfile: "config/config.yaml"

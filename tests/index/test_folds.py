@@ -11,7 +11,7 @@ from lumiere_fixture import write_lumiere_fixture
 
 from ranoflow import lumiere
 from ranoflow.index.demographics import read_demographics
-from ranoflow.index.folds import FoldError, make_folds
+from ranoflow.index.folds import FoldError, cohort_problem, make_folds
 from ranoflow.index.pairs import build_pairs, pair_id
 from ranoflow.index.studies import build_index
 
@@ -109,8 +109,13 @@ def test_on_the_fixture_tree(tmp_path: Path) -> None:
 
 def test_too_few_patients() -> None:
     pairs = lumiere_sized_pairs(0, n_patients=3, n_studies=12)
-    with pytest.raises(FoldError, match="k=5"):
+    with pytest.raises(FoldError) as error:
         make_folds(pairs, "patient", k=5)
+    assert str(error.value) == ("folds.k = 5 is more than the cohort's 3 patients with scorable pairs "
+                                "(index/pairs.tsv): lower folds.k to at most 3")
+    assert cohort_problem(pairs, "patient", 3) is None
+    assert cohort_problem(pairs, "paper", len(pairs) + 1).startswith(f"folds.k = {len(pairs) + 1} is more than "
+                                                                    f"the cohort's {len(pairs)} scorable pairs")
     with pytest.raises(FoldError, match="protocol"):
         make_folds(pairs, "nested", k=2)  # type: ignore[arg-type]
 

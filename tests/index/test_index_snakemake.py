@@ -92,13 +92,21 @@ def test_folds_on_the_demo_data(tmp_path: Path) -> None:
     assert_covers_every_pair_once(folds, pairs)
 
 
-@pytest.mark.slow
-def test_an_experiment_on_a_modality_most_pairs_lack_is_reported_before_preprocessing(tmp_path: Path) -> None:
-    root = write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=6)
+def plan(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`snakemake -n` of the whole workflow (every experiment) with workdir's config.yaml."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--dry-run", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def sparse_flair_config(root: Path) -> dict:
+    """An index-stage config of a fixture tree where FLAIR is left in two studies only."""
     flair = sorted((root / "Imaging").rglob("FLAIR.nii.gz"))
     for path in flair[2:]:
         path.unlink()
-    config = {
+    return {
         "dataset": {"source": "lumiere", "root": "LUMIERE"},
         "folds": {"protocol": "patient", "k": 3, "seed": 1},
         # any NIfTI will do as the atlas of a dry run
@@ -109,18 +117,53 @@ def test_an_experiment_on_a_modality_most_pairs_lack_is_reported_before_preproce
             "t1": {"modalities": ["T1"], "input": "stack", "architecture": "densenet121"},
         },
     }
+
+
+@pytest.mark.slow
+def test_an_experiment_on_a_modality_most_pairs_lack_is_refused_before_preprocessing(tmp_path: Path) -> None:
+    config = sparse_flair_config(write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=6))
     snakemake(tmp_path, config)
     n_pairs = len(read(tmp_path / "results" / "index" / "pairs.tsv"))
-    plan = subprocess.run(
+    refused = plan(tmp_path)
+    assert refused.returncode == 1
+    lines = [line for line in (refused.stdout + refused.stderr).splitlines() if line.startswith("experiment ")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("experiment flair needs T1,FLAIR, which ") and f"of {n_pairs} scorable pairs (" in lines[0]
+    assert lines[0].endswith("set index.allow_sparse_experiments: true) (refused)")
+    assert "Traceback" not in refused.stderr
+
+    config["index"] = {"allow_sparse_experiments": True}
+    snakemake(tmp_path, config)  # a key no index rule reads: nothing of the index reruns
+    allowed = plan(tmp_path)
+    assert allowed.returncode == 0, allowed.stdout[-3000:]
+    lines = [line for line in (allowed.stdout + allowed.stderr).splitlines() if line.startswith("experiment ")]
+    assert len(lines) == 1 and lines[0].startswith("experiment flair needs T1,FLAIR, which "), lines
+    assert not (tmp_path / "results" / "preprocessed").exists()
+
+
+@pytest.mark.slow
+def test_folds_k_beyond_the_cohort_is_refused_before_the_folds_job(tmp_path: Path) -> None:
+    write_lumiere_fixture(tmp_path / "LUMIERE", n_plain=2)
+    config = {"dataset": {"source": "lumiere", "root": "LUMIERE"}, "folds": {"k": 2}}
+    snakemake(tmp_path, config)
+    n_patients = read(tmp_path / "results" / "index" / "pairs.tsv")["patient"].nunique()
+    expected = (f"folds.k = 9 is more than the cohort's {n_patients} patients with scorable pairs "
+                f"(index/pairs.tsv): lower folds.k to at most {n_patients}")
+    config["folds"]["k"] = 9
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    refused = plan(tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert expected in (refused.stdout + refused.stderr).splitlines()
+    # the folds job alone (its target does not read the pairs at planning) fails with the same line
+    folds = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--dry-run"],
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/splits/folds.json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert plan.returncode == 0, plan.stdout[-3000:]
-    lines = [line for line in (plan.stdout + plan.stderr).splitlines() if line.startswith("experiment ")]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("experiment flair needs T1,FLAIR, which ") and f"of {n_pairs} scorable pairs" in lines[0]
-    assert not (tmp_path / "results" / "preprocessed").exists()
+    assert folds.returncode == 1
+    assert expected in (tmp_path / "results" / "logs" / "folds" / "folds.log").read_text()
+    assert any(line.startswith("folds failed: ") and expected in line for line in folds.stderr.splitlines()), (
+        folds.stderr[-3000:])
 
 
 @pytest.mark.slow

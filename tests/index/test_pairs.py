@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -209,3 +210,63 @@ def test_no_pair_across_an_unparseable_study_folder(tmp_path: Path, demographics
     assert (excluded["study"] == folder).sum() == 1  # the folder itself is listed with its reason
     across, _ = build_pairs(index.studies, index.orphans, demographics, pair_across_gaps=True)
     assert "Patient-101_week-020_vs_week-010" in set(across["id"])
+
+
+def _append_rating_rows(tree: Path, rows: list[list[str]]) -> None:
+    with (tree / lumiere.RATINGS_CSV).open("a", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def _pairs_and_reasons(tree: Path, demographics: pd.DataFrame) -> tuple[set[str], dict[tuple[str, str], str]]:
+    index = build_index(tree, tree / lumiere.RATINGS_CSV, tree / lumiere.COMPLETENESS_CSV)
+    pairs, excluded = build_pairs(index.studies, index.orphans, demographics)
+    return set(pairs["id"]), dict(zip(zip(excluded["patient"], excluded["study"]), excluded["reason"]))
+
+
+def test_conflicting_duplicate_ratings_exclude_the_study_with_their_reason(
+    tmp_path: Path, demographics: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree = write_lumiere_fixture(tmp_path, n_plain=2)
+    # Patient-101 week-020 is rated PR; a second row says PD, and week-030 (SD) gets an identical second row
+    _append_rating_rows(tree, [["Patient-101", "week-020", "", "", "PD", "second reader"],
+                               ["Patient-101", "week-030", "", "", "PD", ""]])
+    ids, reasons_by_study = _pairs_and_reasons(tree, demographics)
+    assert "Patient-101_week-020_vs_week-010" not in ids
+    assert reasons_by_study[("Patient-101", "week-020")] == "conflicting duplicate rating rows: 'PD', 'PR'"
+    assert "Patient-101_week-030_vs_week-020" in ids  # the excluded study is still a reference
+    # an identical duplicate collapses to one row, with a log line
+    write_lumiere_fixture(tmp_path / "same", n_plain=2)
+    _append_rating_rows(tmp_path / "same", [["Patient-101", "week-020", "", "", "PR", "again"]])
+    with caplog.at_level("WARNING"):
+        same_ids, _ = _pairs_and_reasons(tmp_path / "same", demographics)
+    assert "Patient-101_week-020_vs_week-010" in same_ids
+    assert "2 identical rating rows for Patient-101 week-020 (PR), collapsed to one" in caplog.text
+
+
+@pytest.mark.parametrize(("folder", "rating_row"), [("week-0020", "week-020"), ("week-020", "week-20"),
+                                                    ("week-0020", "week-0020")])
+def test_a_zero_padded_study_folder_matches_its_rating_row(
+    tmp_path: Path, demographics: pd.DataFrame, folder: str, rating_row: str
+) -> None:
+    tree = write_lumiere_fixture(tmp_path, n_plain=2)
+    study = lumiere.study_dir(tree, "Patient-101", "week-020")
+    study.rename(study.parent / folder)
+    ratings = tree / lumiere.RATINGS_CSV
+    ratings.write_text(ratings.read_text().replace("Patient-101,week-020,", f"Patient-101,{rating_row},"))
+    ids, reasons_by_study = _pairs_and_reasons(tree, demographics)
+    assert f"Patient-101_{folder}_vs_week-010" in ids
+    assert f"Patient-101_week-030_vs_{folder}" in ids
+    assert {study for patient, study in reasons_by_study if patient == "Patient-101"} == {"week-000", "week-002"}
+
+
+def test_an_unmatched_folder_and_rating_row_of_one_week_name_each_other(
+    tmp_path: Path, demographics: pd.DataFrame
+) -> None:
+    tree = write_lumiere_fixture(tmp_path, n_plain=2)
+    study = lumiere.study_dir(tree, "Patient-101", "week-020")
+    study.rename(study.parent / "Week-0020")
+    _, reasons_by_study = _pairs_and_reasons(tree, demographics)
+    assert reasons_by_study[("Patient-101", "Week-0020")] == (
+        "study folder with unparseable name; unmatched, the rating row of its week is 'week-020'")
+    assert reasons_by_study[("Patient-101", "week-020")] == (
+        "no study folder for rating row; unmatched, the study folder of its week is 'Week-0020'")

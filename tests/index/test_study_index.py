@@ -128,7 +128,7 @@ def test_segmentation_paths(index: Index, tree: Path) -> None:
 
 
 def test_anomalies_counted(index: Index) -> None:
-    assert index.anomalies["duplicate rating row (first kept)"] == 1
+    assert index.anomalies["duplicate rating row with the same rating (collapsed to one)"] == 1
     assert index.anomalies["completeness CSV disagrees with disk (CT1)"] == 1
     assert index.anomalies["completeness CSV disagrees with disk (FLAIR)"] == 1
     assert index.anomalies["completeness row without study folder"] == 2
@@ -187,6 +187,15 @@ def test_crlf_and_bom_csvs_read_the_same(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(paths(expected.orphans), got.orphans)
     pd.testing.assert_frame_equal(read_demographics(plain / lumiere.DEMOGRAPHICS_CSV),
                                   read_demographics(windows / lumiere.DEMOGRAPHICS_CSV))
+
+
+def test_a_header_only_ratings_csv_is_named_as_such(tmp_path: Path) -> None:
+    root = write_lumiere_fixture(tmp_path, n_plain=1)
+    path = root / lumiere.RATINGS_CSV
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    with pytest.raises(DatasetError) as error:
+        index_of(root)
+    assert str(error.value) == f"{path}: has a header but no rating rows; replace it with the released LUMIERE CSV"
 
 
 def test_empty_csv_names_the_file(tmp_path: Path) -> None:

@@ -219,6 +219,48 @@ SETTINGS = {"input": "raw", "atlas_transform": "Affine", "registration_mm": 3.0,
             "segmentation_source": "deepbratumia"}
 
 
+def test_brain_coverage_counts_the_voxels_left_at_one_constant():
+    rng = np.random.default_rng(0)
+    mask = np.ones((10, 10, 10))
+    image = rng.normal(size=mask.shape)
+    assert preprocess_qc.brain_coverage(image, mask) == 1.0
+    image[:, :, :4] = -0.7  # a constant fill (the zero outside the scan after z-scoring)
+    assert preprocess_qc.brain_coverage(image, mask) == pytest.approx(0.6)
+    assert preprocess_qc.coverage_problem({"CT1": 1.0, "T2": 0.85}, 0.8) is None
+    assert preprocess_qc.coverage_problem({"CT1": 1.0, "T2": 0.63}, 0.0) is None
+    assert preprocess_qc.coverage_problem({"T2": 0.63}, 0.8) is None  # nothing to compare with
+    assert preprocess_qc.coverage_problem({"CT1": 0.99, "T2": 0.63}, 0.8) == (
+        "T2 covers 63 % of the brain mask, CT1 99 % (below preprocessing.qc.min_coverage_ratio 0.8 of the best "
+        "modality: a field of view that misses part of the brain)")
+
+
+def test_a_modality_covering_part_of_the_brain_fails_qc_as_a_data_fault(atlas, tmp_path):
+    """A T2 whose field of view misses about 40 % of the brain (zeros from one side on): under on_error skip the
+    study is failed with the coverage in its reason (a fault of the data, not of the machine); whole it passes."""
+    _, _, grid = atlas
+    ct1, _ = phantom("CT1", (56, 64, 56), (3.0, 3.0, 3.0), skull=False)
+    t2, _ = phantom("T2", (56, 64, 56), (3.0, 3.0, 3.0), skull=False, seed=2)
+    brain = np.argwhere(t2.numpy() > 0)
+    cut = int(np.quantile(brain[:, 2], 0.4))
+    half = t2.numpy()
+    half[:, :, :cut] = 0
+    strip = tmp_path / "strip.json"
+    images = {"CT1": write(ct1, tmp_path / "CT1.nii.gz"), "T2": write(t2, tmp_path / "T2.nii.gz")}
+    skull_strip_job(images, tmp_path / "mask.nii.gz", strip, {"method": "passthrough"})
+    whole = register_job(images, tmp_path / "whole" / "week-001", _grid_paths(grid, tmp_path), SETTINGS, str(strip),
+                         str(tmp_path / "mask.nii.gz"))
+    assert whole["status"] == "ok" and min(whole["coverage"].values()) > 0.95, whole
+    images["T2"] = write(t2.new_image_like(half), tmp_path / "T2_half.nii.gz")
+    out = tmp_path / "half" / "week-001"
+    record = register_job(images, out, _grid_paths(grid, tmp_path), SETTINGS, str(strip), str(tmp_path / "mask.nii.gz"))
+    assert record["status"] == "failed", record
+    assert record["reason"].startswith("CoverageError: T2 covers ") and "CT1 " in record["reason"]
+    assert json.loads((out / "status.json").read_text())["reason"] == record["reason"]
+    with pytest.raises(preprocess_qc.CoverageError):
+        register_job(images, tmp_path / "fail" / "week-001", _grid_paths(grid, tmp_path), SETTINGS, str(strip),
+                     str(tmp_path / "mask.nii.gz"), on_error="fail")
+
+
 def test_longitudinal_follow_up_registers_to_its_reference_study(atlas, tmp_path):
     _, _, grid = atlas
     grid_paths = _grid_paths(grid, tmp_path)

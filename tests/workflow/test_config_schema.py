@@ -21,6 +21,7 @@ from ranoflow.config_check import (
     merged,
     settings_problem,
     typed_overrides,
+    yaml_problem,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,6 +50,7 @@ def test_defaults_filled() -> None:
         "exclude_less_than_3_months": False,
         "exclude_rationales": [],
         "pair_across_gaps": False,
+        "allow_sparse_experiments": False,
     }
     assert config["folds"] == {"protocol": "patient", "k": 5, "seed": 42, "val_fraction": 0.2, "strict": False}
     assert config["dataset"]["ratings_csv"] == "LUMIERE-ExpertRating-v202211.csv"
@@ -92,12 +94,29 @@ def sources_of(*named: tuple[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
     [
         (with_setting("index", "referense", "previous"),
          "unknown config key index.referense (in my_site.yaml); allowed under index: "
-         "exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, reference"),
+         "allow_sparse_experiments, exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, "
+         "reference"),
         ({**MINIMAL, "foldz": {"k": 3}}, "unknown config key foldz (in my_site.yaml); allowed under (top level): "),
         (with_setting("folds", "k", "five"), "config key folds.k = 'five' (in my_site.yaml) is not allowed: "
                                              "expected integer >= 2"),
         (with_setting("folds", "protocol", "nested"), "expected one of patient, paper"),
         ({"dataset": {"source": "lumiere"}}, "config key dataset.root is missing (LUMIERE root folder"),
+        # enums and types behind a $ref, in arrays and in alternatives say what is allowed too
+        ({**MINIMAL, "experiments": {"a": {"modalities": ["T1"], "input": "stack", "architecture": "unet"}}},
+         "config key experiments.a.architecture = 'unet' (in my_site.yaml) is not allowed: expected one of "
+         "densenet121, densenet169, densenet201, densenet264, resnet10, resnet18, resnet50, efficientnet-b0, vit"),
+        ({**MINIMAL, "experiments": {"a": {"modalities": ["T1"], "input": "stacked", "architecture": "vit"}}},
+         "config key experiments.a.input = 'stacked' (in my_site.yaml) is not allowed: "
+         "expected one of stack, subtract, stack_diff"),
+        ({**MINIMAL, "experiments": {"a": {"modalities": "T1", "input": "stack", "architecture": "vit"}}},
+         "expected array of (one of CT1, T1, T2, FLAIR)"),
+        ({**MINIMAL, "experiments": {"a": {"modalities": ["T1"], "input": "stack", "architecture": "vit",
+                                           "clinical": "yes"}}},
+         "expected boolean or array of (one of age, sex, idh, mgmt, weeks_between, less_than_3_months)"),
+        (with_setting("training", "balance", "weights"), "expected one of sampler, loss, both, none"),
+        (with_setting("training", "norm", "layer"), "expected one of batch, instance, group, null"),
+        ({**MINIMAL, "resources": {"train": {"gpu": -1}}}, "resources.train.gpu = -1 (in my_site.yaml) is not "
+                                                           "allowed: expected integer >= 0"),
     ],
 )
 def test_config_problem_is_one_line_with_key_allowed_values_and_file(config: dict[str, Any], line: str) -> None:
@@ -138,6 +157,40 @@ def test_dataset_root_must_be_a_lumiere_folder(tmp_path: Path) -> None:
     assert dataset_root_problem(dataset, "my_site.yaml") is None
 
 
+BROKEN_YAML = "dataset:\n  root: /data/LUMIERE\n  source: [lumiere\nfolds: {k: 3}\n"
+BROKEN_AT = "not valid YAML at line 4, column 6: while parsing a flow sequence: expected ',' or ']', but got ':'"
+
+
+def test_a_yaml_error_names_the_file_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "my_site.yaml").write_text(BROKEN_YAML)
+    assert yaml_problem(tmp_path / "my_site.yaml") == f"{tmp_path / 'my_site.yaml'}: {BROKEN_AT}"
+    assert yaml_problem(REPO / "config" / "lumiere.yaml") is None
+    checked = subprocess.run([sys.executable, "-m", "ranoflow.config_check", "my_site.yaml"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 1 and checked.stdout == f"my_site.yaml: {BROKEN_AT}\n" and not checked.stderr
+
+
+@pytest.mark.slow
+def test_snakemake_names_a_yaml_error_of_a_config_file_in_one_line(tmp_path: Path) -> None:
+    """config/config.yaml (the Snakefile's `configfile:`) is checked by the Snakefile: file, line and column.
+    A --configfile is read by Snakemake before the Snakefile: its one line names neither file nor line, so the
+    docs point to `python -m ranoflow.config_check` (tested above)."""
+    (tmp_path / "config").mkdir()
+    for path in (REPO / "config").glob("*.yaml"):
+        (tmp_path / "config" / path.name).write_text(path.read_text())
+    (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
+    result = dry_run(tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output
+    assert f"config/config.yaml: {BROKEN_AT}" in output.splitlines()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    (tmp_path / "my_site.yaml").write_text(BROKEN_YAML)
+    result = dry_run(tmp_path, "--configfile", "config/lumiere.yaml", "my_site.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output
+    assert "Config file is not valid JSON or YAML" in output
+
+
 def dry_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """`snakemake -n` of the repository's workflow with `args`, run from a copy's root as users do."""
     for name in ("Snakefile", "pyproject.toml", "config", "workflow", "profiles"):
@@ -153,7 +206,7 @@ def test_snakemake_names_an_unknown_key_in_one_line_without_the_schema(tmp_path:
     result = dry_run(tmp_path, "--configfile", "config/config.yaml", "bad.yaml")
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert ("unknown config key index.referense (in bad.yaml); allowed under index: "
+    assert ("unknown config key index.referense (in bad.yaml); allowed under index: allow_sparse_experiments, "
             "exclude_less_than_3_months, exclude_rationales, modalities, pair_across_gaps, reference") in output
     assert "Failed validating" not in output and len(output.splitlines()) < 6, output
 

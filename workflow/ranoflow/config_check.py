@@ -1,7 +1,9 @@
 """The workflow config as the user gave it: typed `--config` overrides, one-line validation errors that
 name the key and the file it came from, and a check that `dataset.root` is a LUMIERE folder.
 
-Pure Python (jsonschema, PyYAML), read at Snakefile parse time by rules/common.smk.
+Pure Python (jsonschema, PyYAML), read at Snakefile parse time by rules/common.smk. As a command it names
+the YAML syntax error of each config file given (Snakemake's own message for a `--configfile` names neither
+the file nor the line): `.venv/bin/python -m ranoflow.config_check my_site.yaml`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ def typed_overrides(value: Any) -> Any:
             return value
         return value if isinstance(parsed, (dict, list)) else parsed
     return value
+
+
+def yaml_problem(path: str | Path) -> str | None:
+    """One line naming `path` and the line and column of its YAML syntax error; None when it parses."""
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = ": ".join(filter(None, (error.context, error.problem)))
+        return f"{path}: not valid YAML{where}: {what}"
+    except yaml.YAMLError as error:
+        return f"{path}: not valid YAML: {error}".replace("\n", " ")
+    return None
 
 
 def config_sources(
@@ -115,14 +131,34 @@ def _key(path: tuple) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def _expected(schema: Mapping) -> str:
+def _shown_value(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def _expected(schema: Mapping, root: Mapping) -> str:
+    """What `schema` allows, in words: its enum values, its alternatives, or its type and bounds."""
+    if "$ref" in schema:
+        referred = root
+        for part in str(schema["$ref"]).lstrip("#/").split("/"):
+            referred = referred.get(part, {})
+        return _expected({**referred, **{k: v for k, v in schema.items() if k != "$ref"}}, root)
     if "enum" in schema:
-        return "one of " + ", ".join(map(str, schema["enum"]))
-    parts = [str(schema["type"])] if "type" in schema else []
+        return "one of " + ", ".join(map(_shown_value, schema["enum"]))
+    alternatives = schema.get("oneOf") or schema.get("anyOf")
+    if alternatives:
+        return " or ".join(_expected(alternative, root) for alternative in alternatives)
+    kinds = schema.get("type", "a value")
+    parts = [" or ".join(kinds) if isinstance(kinds, list) else str(kinds)]
+    if kinds == "array" and isinstance(schema.get("items"), Mapping):
+        parts.append(f"of ({_expected(schema['items'], root)})")
     for word, limit in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
         if word in schema:
             parts.append(f"{limit} {schema[word]}")
-    return " ".join(parts) or "see the schema"
+    for word, phrase in (("minItems", "at least {} item(s)"), ("maxItems", "at most {} item(s)"),
+                         ("uniqueItems", "each item once"), ("pattern", "matching {}")):
+        if schema.get(word) not in (None, False):
+            parts.append(phrase.format(schema[word]))
+    return " ".join(parts)
 
 
 def describe(error: jsonschema.ValidationError, schema: Mapping, sources: list[tuple[str, Mapping]]) -> str:
@@ -139,9 +175,9 @@ def describe(error: jsonschema.ValidationError, schema: Mapping, sources: list[t
         where = _subschema(schema, (*path, missing))
         hint = f" ({where['description']})" if "description" in where else ""
         return f"config key {_key((*path, missing))} is missing{hint}: set it in {source_of(path, sources)}"
-    where = _subschema(schema, path)
+    # error.schema: the (sub)schema whose keyword failed, $refs already followed by jsonschema
     return (f"config key {_key(path)} = {error.instance!r} (in {source_of(path, sources)}) is not allowed: "
-            f"expected {_expected(where)}")
+            f"expected {_expected(error.schema, schema)}")
 
 
 def config_problem(config: Mapping, schema: Mapping, sources: list[tuple[str, Mapping]]) -> str | None:
@@ -177,3 +213,11 @@ def dataset_root_problem(dataset: Mapping, source: str) -> str | None:
     if missing:
         return f"dataset.root {root} has no {' or '.join(missing)}, so it is not a LUMIERE folder: {where}"
     return None
+
+
+if __name__ == "__main__":
+    import sys
+
+    found = [problem for problem in map(yaml_problem, sys.argv[1:]) if problem]
+    print("\n".join(found) or f"{', '.join(sys.argv[1:])}: valid YAML")
+    sys.exit(1 if found else 0)

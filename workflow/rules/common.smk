@@ -26,6 +26,7 @@ from ranoflow.dataset.guard import (
     output_inside_dataset,
 )
 from ranoflow.evaluate.ablations import reference_problem
+from ranoflow.index.folds import cohort_problem
 from ranoflow.index.listing import imaging_listing
 from ranoflow.predict.sheet import SheetError, missing_references, read_sheet
 from ranoflow.predict.sheet import study_images as sheet_study_images
@@ -34,7 +35,7 @@ from ranoflow.report.provenance import pinned_requirements
 from ranoflow.train.experiments import (
     grid_overrides,
     image_size_problems,
-    modality_shortfalls,
+    sparse_experiments,
     resolve_experiments,
     resolve_pretext_task,
     to_plain,
@@ -196,18 +197,21 @@ def read_tsv(path):
 
 
 @functools.cache
-def _warn_modality_shortfalls(path, mtime):
-    # once per pairs.tsv, before any preprocessing: not a param of `pairs`, so editing experiments reruns no index rule
-    for line in modality_shortfalls(
-        list(_read_tsv(path, mtime)["modalities"]), RESOLVED_EXPERIMENTS
-    ):
+def _check_pairs(path, mtime):
+    # once per pairs.tsv, before the folds and any preprocessing: not a param of `pairs`, so editing
+    # experiments or folds.k reruns no index rule
+    pairs = _read_tsv(path, mtime)
+    stop_if(cohort_problem(pairs, config["folds"]["protocol"], config["folds"]["k"]))
+    for line in sparse_experiments(pairs.to_dict("records"), RESOLVED_EXPERIMENTS):
+        if not config["index"]["allow_sparse_experiments"]:
+            stop_if(f"{line} (refused)")
         logger.warning(line)
 
 
 def scorable_pairs():
     """pairs.tsv, known once the `pairs` checkpoint has run."""
     path = checkpoints.pairs.get().output.pairs
-    _warn_modality_shortfalls(str(path), Path(path).stat().st_mtime)
+    _check_pairs(str(path), Path(path).stat().st_mtime)
     return read_tsv(path)
 
 

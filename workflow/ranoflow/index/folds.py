@@ -82,6 +82,17 @@ def coverage_warnings(folds: list[dict], labels: pd.Series, groups: pd.Series) -
     return found
 
 
+def cohort_problem(pairs: pd.DataFrame, protocol: str, k: int) -> str | None:
+    """One line when folds.k exceeds what the cohort can fill (patients with scorable pairs, or pairs with
+    protocol paper): every test fold needs at least one; None when k fits."""
+    size, unit = (len(pairs), "scorable pairs") if protocol == "paper" else (
+        pairs["patient"].nunique(), "patients with scorable pairs")
+    if k <= size:
+        return None
+    fix = f"lower folds.k to at most {size}" if size >= 2 else "the cohort is too small to cross-validate"
+    return f"folds.k = {k} is more than the cohort's {size} {unit} (index/pairs.tsv): {fix}"
+
+
 def _validation_split(labels: np.ndarray, groups: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
     """Indices of a patient-wise validation subset of about val_fraction of the pairs."""
     n_groups = len(np.unique(groups))
@@ -118,15 +129,12 @@ def make_folds(
     patients = pairs["patient"].to_numpy()
     if pairs["id"].duplicated().any():
         raise FoldError("pair ids are not unique")
+    if protocol in ("patient", "paper") and cohort_problem(pairs, protocol, k):
+        raise FoldError(cohort_problem(pairs, protocol, k))
     if protocol == "patient":
-        n_patients = len(np.unique(patients))
-        if n_patients < k:
-            raise FoldError(f"folds.k={k} but only {n_patients} patient(s) have scorable pairs")
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         outer = _outer_split(splitter, ids, labels, patients, k)
     elif protocol == "paper":
-        if len(ids) < k:
-            raise FoldError(f"folds.k={k} but only {len(ids)} scorable pair(s)")
         log.warning(
             "protocol 'paper' is LEAKY: pairs of one patient sit in training and test, and the test fold "
             "also selects the model (validation == test); report it only beside the 'patient' protocol"

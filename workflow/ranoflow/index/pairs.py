@@ -17,14 +17,13 @@ folder, a rated folder without readable images - breaks it: a study is not paire
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 
-from ranoflow.index.studies import EXCLUDED_COLUMNS, HAS_COLUMNS
+from ranoflow.index.studies import CONFLICTING_RATINGS, EXCLUDED_COLUMNS, HAS_COLUMNS, lenient_key
 from ranoflow.lumiere import study_key
 from ranoflow.tables import read_tsv
 from ranoflow.vocabulary import CLASSES, DEMOGRAPHIC_FIELDS, MODALITIES
@@ -55,8 +54,6 @@ NO_REFERENCE = {
     "bratpro": "no earlier Post-Op/CR/PR study with images (bratpro reference)",
     "nadir": "no earlier study with images and an enhancing volume since baseline (nadir reference)",
 }
-# A study name as a person may have typed it: 'Week-009', 'week_9 ', 'week-000-2'.
-LENIENT_STUDY = re.compile(r"week[\s_-]*(\d+)(?:[\s_-]+(\d+))?", re.IGNORECASE)
 
 
 def pair_id(patient: str, current: str, reference: str) -> str:
@@ -69,12 +66,6 @@ def read_studies(path: str) -> pd.DataFrame:
     studies = read_tsv(path)
     integer_columns = ["week", "order", "less_than_3_months", "has_rating_row", *HAS_COLUMNS]
     return studies.astype({column: int for column in integer_columns})
-
-
-def lenient_key(study: str) -> tuple[int, int] | None:
-    """Where a badly named study falls in time: (week, suffix), or None when no week can be read."""
-    match = LENIENT_STUDY.search(study)
-    return None if match is None else (int(match[1]), int(match[2] or 0))
 
 
 @dataclass(frozen=True)
@@ -97,6 +88,8 @@ def _exclusion_reason(
         return "no rating row"
     if study["rating"] == "":
         return "rating empty"
+    if study["rating"].startswith(CONFLICTING_RATINGS):
+        return study["rating"]
     if study["rating"] not in CLASSES:
         return f"rating {study['rating']}"
     if exclude_less_than_3_months and study["less_than_3_months"]:

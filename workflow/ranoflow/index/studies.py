@@ -71,6 +71,10 @@ STUDY_COLUMNS = [
     *FILE_COLUMNS,
 ]
 EXCLUDED_COLUMNS = ["patient", "study", "reason"]
+# The rating of a study whose rating rows disagree begins with this (followed by the ratings given).
+CONFLICTING_RATINGS = "conflicting duplicate rating rows"
+# A study name as a person may have typed it: 'Week-009', 'week_9 ', 'week-000-2'.
+LENIENT_STUDY = re.compile(r"week[\s_-]*(\d+)(?:[\s_-]+(\d+))?", re.IGNORECASE)
 
 
 class DatasetError(ValueError):
@@ -132,6 +136,21 @@ def is_flagged(value: str) -> int:
 def study_sort_key(study: str) -> tuple[int, int] | None:
     """(week, suffix) of 'week-WWW[-k]', or None when the name is not a study name."""
     return study_key(study) if STUDY_PATTERN.match(study) else None
+
+
+def lenient_key(study: str) -> tuple[int, int] | None:
+    """Where a badly named study falls in time: (week, suffix), or None when no week can be read."""
+    match = LENIENT_STUDY.search(study)
+    return None if match is None else (int(match[1]), int(match[2] or 0))
+
+
+def matching_key(study: str) -> str:
+    """The name a study folder and its rating row are matched on: 'week-0047' and 'week-47' are 'week-047'
+    (LUMIERE's names differ only in zero padding); a name that is not a study name is its own key."""
+    key = study_sort_key(study)
+    if key is None:
+        return study
+    return f"week-{key[0]:03d}" + (f"-{key[1]}" if key[1] else "")
 
 
 def readable_nifti(path: Path) -> bool:
@@ -215,12 +234,35 @@ def read_ratings(path: str | Path, anomalies: Counter[str]) -> pd.DataFrame:
     for value in ratings.loc[unknown, "rating"].unique():
         log.warning("%s: unknown rating %r kept as is (not scorable)", path, value)
         anomalies["unknown rating value (not scorable)"] += int((ratings["rating"] == value).sum())
-    duplicated = ratings.duplicated(["patient", "study"], keep="first")
-    if duplicated.any():
-        anomalies["duplicate rating row (first kept)"] += int(duplicated.sum())
-        for row in ratings[duplicated].itertuples():
-            log.warning("%s: duplicate rating row for %s %s, first kept", path, row.patient, row.study)
-    return ratings[~duplicated].reset_index(drop=True)
+    ratings["_key"] = ratings["study"].map(matching_key)
+    if ratings.empty:
+        raise DatasetError(f"{path}: has a header but no rating rows; replace it with the released LUMIERE CSV")
+    return _one_row_per_study(ratings, path, anomalies)
+
+
+def _one_row_per_study(ratings: pd.DataFrame, path: str | Path, anomalies: Counter[str]) -> pd.DataFrame:
+    """Duplicate rating rows of a study (same patient and study name) collapse to the first when they agree on
+    the rating and LessThan3Months; when they disagree the study keeps one row whose rating names the conflict,
+    so it is excluded (never trained on) with that reason."""
+    rows = []
+    for (patient, study), group in ratings.groupby(["patient", "_key"], sort=False):
+        first = group.iloc[0].copy()
+        if len(group) > 1:
+            ratings_given = sorted(set(group["rating"]))
+            flags = set(group["less_than_3_months"])
+            if len(ratings_given) == 1 and len(flags) == 1:
+                anomalies["duplicate rating row with the same rating (collapsed to one)"] += len(group) - 1
+                log.warning("%s: %d identical rating rows for %s %s (%s), collapsed to one",
+                            path, len(group), patient, study, first["rating"])
+            else:
+                anomalies["conflicting duplicate rating rows (study excluded)"] += 1
+                given = ", ".join(repr(value) for value in ratings_given)
+                first["rating"] = f"{CONFLICTING_RATINGS}: {given}" + (
+                    ", LessThan3Months differs" if len(flags) > 1 else "")
+                log.warning("%s: %s %s has %d rating rows that disagree (%s): the study is excluded",
+                            path, patient, study, len(group), given)
+        rows.append(first)
+    return pd.DataFrame(rows, columns=ratings.columns).reset_index(drop=True)
 
 
 def cross_check_completeness(studies: pd.DataFrame, path: str | Path, anomalies: Counter[str]) -> None:
@@ -267,7 +309,13 @@ def build_index(
     ratings = read_ratings(ratings_csv, anomalies)
     cross_check_completeness(studies, completeness_csv, anomalies)
 
-    merged = studies.merge(ratings, on=["patient", "study"], how="outer", indicator=True)
+    studies["_key"] = studies["study"].map(matching_key)
+    merged = studies.merge(ratings, on=["patient", "_key"], how="outer", indicator=True, suffixes=("", "_rated"))
+    renamed = merged[(merged["_merge"] == "both") & (merged["study"] != merged["study_rated"])]
+    for row in renamed.itertuples():
+        anomalies["study folder matched to a rating row spelled differently (zero padding)"] += 1
+        log.warning("%s: folder %s matched to rating row %s", row.patient, row.study, row.study_rated)
+    merged["study"] = merged["study"].fillna(merged["study_rated"])
     orphan_rows = merged[merged["_merge"] == "right_only"]
     unparseable = orphan_rows["study"].map(study_sort_key).isna()
     orphans = pd.DataFrame(
@@ -282,9 +330,9 @@ def build_index(
         columns=EXCLUDED_COLUMNS,
     )
     anomalies.update(orphans["reason"])
-    orphans = pd.concat([orphans, unparseable_folders(root)], ignore_index=True)  # counted by scan_studies
+    orphans = _name_unmatched_pairs(pd.concat([orphans, unparseable_folders(root)], ignore_index=True))
 
-    studies = merged[merged["_merge"] != "right_only"].drop(columns="_merge")
+    studies = merged[merged["_merge"] != "right_only"].drop(columns=["_merge", "_key", "study_rated"])
     no_rating_row = studies["rating"].isna()
     anomalies["study folder without rating row"] += int(no_rating_row.sum())
     studies = studies.assign(
@@ -296,6 +344,22 @@ def build_index(
     studies["has_rating_row"] = (~no_rating_row).astype(int)
     studies = studies.sort_values(["patient", "order"]).reset_index(drop=True)[STUDY_COLUMNS]
     return Index(studies=studies, orphans=orphans, anomalies=anomalies)
+
+
+def _name_unmatched_pairs(orphans: pd.DataFrame) -> pd.DataFrame:
+    """An unmatched folder and an unmatched rating row of one patient that read as the same week
+    ('Week-047' and 'week-047') each name the other in their reason, so the fix (a rename) is plain."""
+    orphans = orphans.copy()
+    weeks = orphans["study"].map(lenient_key)
+    folder = orphans["reason"] == "study folder with unparseable name"
+    for i in orphans.index[folder]:
+        same = orphans.index[~folder & (orphans["patient"] == orphans.at[i, "patient"]) & (weeks == weeks[i])]
+        if weeks[i] is None or len(same) == 0:
+            continue
+        row_name, folder_name = orphans.at[same[0], "study"], orphans.at[i, "study"]
+        orphans.at[i, "reason"] += f"; unmatched, the rating row of its week is {row_name!r}"
+        orphans.at[same[0], "reason"] += f"; unmatched, the study folder of its week is {folder_name!r}"
+    return orphans
 
 
 def log_summary(title: str, counts: Mapping[str, int]) -> None:

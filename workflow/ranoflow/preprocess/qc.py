@@ -43,6 +43,37 @@ def judge(dice: float, similarity: float, min_dice: float, min_similarity: float
     return ("flagged", "; ".join(reasons)) if reasons else ("ok", "")
 
 
+DEFAULT_MIN_COVERAGE_RATIO = 0.8  # the schema's default of preprocessing.qc.min_coverage_ratio
+
+
+class CoverageError(ValueError):
+    """A modality covers far less of the brain than the study's others: a fault of the data."""
+
+
+def brain_coverage(image: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the brain-mask voxels that hold signal: every voxel but those at the image's most frequent
+    value inside the mask (a field of view that misses part of the brain leaves them at one constant, the
+    zero outside the scan, whatever normalisation followed)."""
+    inside = image[mask > 0]
+    if inside.size == 0:
+        return 0.0
+    _, counts = np.unique(inside, return_counts=True)
+    return float(1 - counts.max() / inside.size) if counts.max() > 1 else 1.0
+
+
+def coverage_problem(coverages: dict[str, float], min_ratio: float) -> str | None:
+    """One line naming each modality whose brain coverage is below min_ratio times the study's best one."""
+    if len(coverages) < 2:
+        return None
+    best_name, best = max(coverages.items(), key=lambda item: item[1])
+    short = [f"{name} covers {100 * value:.0f} % of the brain mask" for name, value in coverages.items()
+             if value < min_ratio * best]
+    if not short:
+        return None
+    return (f"{'; '.join(short)}, {best_name} {100 * best:.0f} % (below preprocessing.qc.min_coverage_ratio "
+            f"{min_ratio} of the best modality: a field of view that misses part of the brain)")
+
+
 def write_status(path: Path, record: dict) -> None:
     """status.json with the contract's keys first (missing ones as null), extra keys after."""
     ordered = {key: record.get(key) for key in STATUS_KEYS}

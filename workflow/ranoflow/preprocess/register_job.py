@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 from ranoflow.preprocess import image_io
-from ranoflow.preprocess.qc import failed_status, judge, qc_figure, write_status
+from ranoflow.preprocess.qc import (
+    DEFAULT_MIN_COVERAGE_RATIO,
+    CoverageError,
+    coverage_problem,
+    failed_status,
+    judge,
+    qc_figure,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +129,17 @@ def register_job(
                                            settings["segmentation_source"])
                 image_io.save_volume(seg, out_dir / "tumour_seg.nii.gz", "uint8")
         qc = settings["qc"]
+        coverage = result.coverage
+        problem = coverage_problem(coverage, qc.get("min_coverage_ratio", DEFAULT_MIN_COVERAGE_RATIO))
+        if problem:
+            raise CoverageError(problem)
         status, reason = judge(result.dice, result.similarity, qc["min_dice"], qc["min_similarity"])
         if strip.get("status") == "flagged":
             status, reason = "flagged", "; ".join(r for r in (strip.get("reason", ""), reason) if r)
         record.update(
             status=status, reason="; ".join(r for r in (reason, note) if r), anchor=anchor,
             dice=round(result.dice, 4), similarity=round(result.similarity, 4), modalities=result.modalities,
-            brain_volume_ml=strip.get("brain_volume_ml"), segmentation=segmentation or "",
+            brain_volume_ml=strip.get("brain_volume_ml"), segmentation=segmentation or "", coverage=coverage,
             reference=Path(reference_dir).name if reference_dir and fixed is not atlas_fixed else "",
         )
         (out_dir / "transforms" / "transforms.json").write_text(json.dumps(result.transforms, indent=2) + "\n")

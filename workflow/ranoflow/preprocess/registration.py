@@ -13,6 +13,7 @@ from pathlib import Path
 import ants
 import numpy as np
 
+from ranoflow.preprocess.qc import brain_coverage
 from ranoflow.vocabulary import MODALITIES
 
 ATLAS_TRANSFORMS = ("Affine", "SyN")
@@ -257,6 +258,7 @@ class StudyResult:
     mask_on_grid: ants.ANTsImage
     transforms: dict[str, list[str]]
     seconds: StepSeconds = field(default_factory=StepSeconds)
+    coverage: dict[str, float] = field(default_factory=dict)  # per modality, share of the brain mask with signal
 
 
 def map_segmentation(
@@ -311,7 +313,7 @@ def register_study(
     with seconds.step("resampling"):
         mask = binarise(resample(native_mask, grid.brain, to_atlas, "linear"), 0.5)
         save_volume(mask, out_dir / "brain_mask.nii.gz", "uint8")
-    anchor_on_grid = None
+    anchor_on_grid, coverage = None, {}
     for modality, image in images.items():
         with seconds.step("resampling"):
             warped = resample(image, grid.brain, chains[modality], "linear") * mask
@@ -321,7 +323,10 @@ def register_study(
             with seconds.step("n4"):
                 warped = n4_inside(warped, mask)
         with seconds.step("resampling"):
-            save_volume(zscore_inside(warped, mask), out_dir / f"{modality}.nii.gz", "float32")
+            normalised = zscore_inside(warped, mask)
+            save_volume(normalised, out_dir / f"{modality}.nii.gz", "float32")
+        # from memory, not the file: a file cut short by a full disk must stay a fault of the machine
+        coverage[modality] = round(brain_coverage(normalised.numpy(), mask.numpy()), 4)
     return StudyResult(
         anchor=anchor,
         modalities=[m for m in MODALITIES if m in images],
@@ -331,4 +336,5 @@ def register_study(
         mask_on_grid=mask,
         transforms={m: transform_names(chain, out_dir) for m, chain in chains.items()},
         seconds=seconds,
+        coverage={m: coverage[m] for m in MODALITIES if m in coverage},
     )

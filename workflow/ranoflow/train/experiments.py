@@ -219,18 +219,24 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def modality_shortfalls(pairs_modalities: list[str], experiments: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One line per experiment that needs a modality most scorable pairs lack (they would be left out of its
-    folds), known as soon as pairs.tsv exists. `pairs_modalities`: pairs.tsv's comma-separated column."""
-    available = [set(filter(None, text.split(","))) for text in pairs_modalities]
+def sparse_experiments(pairs: Sequence[Mapping[str, str]], experiments: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per experiment whose modalities or reference studies most scorable pairs lack (they would be
+    left out of its folds), known as soon as pairs.tsv exists. `pairs`: pairs.tsv's rows as text."""
     lines = []
     for name, experiment in experiments.items():
         needed = canonical_modalities(list(experiment["modalities"]))
-        lacking = sum(not set(needed) <= have for have in available)
-        if lacking > len(available) / 2:
+        references = [r for r in canonical_references(experiment.get("references")) if r != "previous"]
+        lacking = sum(
+            not set(needed) <= set(filter(None, str(pair["modalities"]).split(",")))
+            or any(not str(pair.get(reference, "")) for reference in references)
+            for pair in pairs
+        )
+        if pairs and lacking > len(pairs) / 2:
+            what = ",".join(needed) + "".join(f" and a {reference} study" for reference in references)
             lines.append(
-                f"experiment {name} needs {','.join(needed)}, which {lacking} of {len(available)} scorable pairs "
-                f"lack: they will be left out of its folds (check experiments.{name}.modalities)"
+                f"experiment {name} needs {what}, which {lacking} of {len(pairs)} scorable pairs "
+                f"({100 * lacking / len(pairs):.0f} %) lack: they would be left out of its folds (check "
+                f"experiments.{name}.modalities and references, or set index.allow_sparse_experiments: true)"
             )
     return lines
 
