@@ -71,28 +71,36 @@ def write_study(task: tuple[Path, float, bool, int]) -> None:
     (folder / "measured_volumes_in_mm3.json").write_text(json.dumps(volumes))
 
 
+def synthetic_courses(rng: np.random.Generator, patients: int, studies: int, radius_mm: tuple[float, float]):
+    """(patient, patient index, study index, the patient's study names, tumour radius, rating) of every study
+    of a synthetic cohort: each follow-up's tumour shrinks, holds or grows, ratings in LUMIERE-like shares."""
+    for p in range(patients):
+        patient = f"Patient-{p:03d}"
+        radius = rng.uniform(*radius_mm)
+        names = [f"week-{10 * k:03d}" for k in range(studies)]
+        for k in range(studies):
+            if k:
+                radius = max(0.0, radius * rng.choice([0.6, 1.0, 1.3], p=[0.2, 0.4, 0.4]))
+            rating = "Post-Op" if k == 0 else str(rng.choice(["CR", "PR", "SD", "PD"], p=[0.05, 0.1, 0.2, 0.65]))
+            yield patient, p, k, names, radius, rating
+
+
 def make_tree(root: Path, patients: int, studies: int, workers: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """studies.tsv, pairs.tsv and folds.json of a synthetic cohort, its segmentations written under root."""
     rng = np.random.default_rng(0)
     study_rows, pair_rows, tasks = [], [], []
-    for p in range(patients):
-        patient = f"Patient-{p:03d}"
-        radius = rng.uniform(4, 14)
-        names = [f"week-{10 * k:03d}" for k in range(studies)]
-        for k, name in enumerate(names):
-            if k:
-                radius = max(0.0, radius * rng.choice([0.6, 1.0, 1.3], p=[0.2, 0.4, 0.4]))
-            new_lesion = bool(k and rng.random() < 0.1)
-            folder = root / patient / name
-            tasks.append((folder, radius, new_lesion, p * 100 + k))
-            rating = "Post-Op" if k == 0 else str(rng.choice(["CR", "PR", "SD", "PD"], p=[0.05, 0.1, 0.2, 0.65]))
-            study_rows.append({"patient": patient, "study": name, "order": k, "rating": rating,
-                               "seg_deepbratumia": str(folder / "seg_mask.nii.gz"), "seg_hdglio": ""})
-            if k:
-                pair_rows.append({"id": f"{patient}_{name}_vs_{names[k - 1]}", "patient": patient, "current": name,
-                                  "previous": names[k - 1], "label": rating, "weeks_between": 10,
-                                  "less_than_3_months": int(k == 1), "reference": names[k - 1],
-                                  "baseline": names[0], "nadir": names[0]})
+    for patient, p, k, names, radius, rating in synthetic_courses(rng, patients, studies, (4, 14)):
+        name = names[k]
+        new_lesion = bool(k and rng.random() < 0.1)
+        folder = root / patient / name
+        tasks.append((folder, radius, new_lesion, p * 100 + k))
+        study_rows.append({"patient": patient, "study": name, "order": k, "rating": rating,
+                           "seg_deepbratumia": str(folder / "seg_mask.nii.gz"), "seg_hdglio": ""})
+        if k:
+            pair_rows.append({"id": f"{patient}_{name}_vs_{names[k - 1]}", "patient": patient, "current": name,
+                              "previous": names[k - 1], "label": rating, "weeks_between": 10,
+                              "less_than_3_months": int(k == 1), "reference": names[k - 1],
+                              "baseline": names[0], "nadir": names[0]})
     with ProcessPoolExecutor(workers) as pool:
         list(pool.map(write_study, tasks, chunksize=8))
     pairs = pd.DataFrame(pair_rows)

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline_stage import cohort_arguments, print_cold_and_warm  # noqa: E402
+from baseline_stage import cohort_arguments, print_cold_and_warm, synthetic_courses  # noqa: E402
 
 from ranoflow.baseline.expert_rule import ExpertSettings  # noqa: E402
 from ranoflow.baseline.image_rule import fit_folds, rate_candidates, rate_test_pairs  # noqa: E402
@@ -63,22 +63,16 @@ def make_tree(root: Path, patients: int, studies: int, grid_mm: float, workers: 
     """manifest.tsv, studies.tsv, pairs.tsv and folds.json of a synthetic cohort, its images under root."""
     rng = np.random.default_rng(0)
     manifest, study_rows, pair_rows, tasks = [], [], [], []
-    for p in range(patients):
-        patient = f"Patient-{p:03d}"
-        radius = rng.uniform(8, 20)
-        names = [f"week-{10 * k:03d}" for k in range(studies)]
-        for k, name in enumerate(names):
-            if k:
-                radius = max(0.0, radius * rng.choice([0.6, 1.0, 1.3], p=[0.2, 0.4, 0.4]))
-            folder = root / patient / name
-            tasks.append((folder, radius, grid_mm, p * 100 + k))
-            rating = "Post-Op" if k == 0 else str(rng.choice(["CR", "PR", "SD", "PD"], p=[0.05, 0.1, 0.2, 0.65]))
-            manifest.append({"patient": patient, "study": name, "status": "ok", "reason": "", "dir": str(folder)})
-            study_rows.append({"patient": patient, "study": name, "order": k, "rating": rating})
-            if k:
-                pair_rows.append({"id": f"{patient}_{name}", "patient": patient, "current": name,
-                                  "previous": names[k - 1], "label": rating, "less_than_3_months": int(k == 1),
-                                  "baseline": names[0], "nadir": names[0]})
+    for patient, p, k, names, radius, rating in synthetic_courses(rng, patients, studies, (8, 20)):
+        name = names[k]
+        folder = root / patient / name
+        tasks.append((folder, radius, grid_mm, p * 100 + k))
+        manifest.append({"patient": patient, "study": name, "status": "ok", "reason": "", "dir": str(folder)})
+        study_rows.append({"patient": patient, "study": name, "order": k, "rating": rating})
+        if k:
+            pair_rows.append({"id": f"{patient}_{name}", "patient": patient, "current": name,
+                              "previous": names[k - 1], "label": rating, "less_than_3_months": int(k == 1),
+                              "baseline": names[0], "nadir": names[0]})
     with ProcessPoolExecutor(workers) as pool:
         list(pool.map(write_study, tasks, chunksize=8))
     pairs = pd.DataFrame(pair_rows)

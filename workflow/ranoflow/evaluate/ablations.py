@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ranoflow.evaluate import metrics as met
+from ranoflow.evaluate.experiment_metrics import seed_groups
 from ranoflow.vocabulary import CLASSES
 
 DIFFERENCE_COLUMNS = [
@@ -27,11 +28,9 @@ CEILINGS = {("previous",): "rano_rules_previous", ("baseline", "nadir"): "rano_r
 def seed_runs(frame: pd.DataFrame, ids: list[str]) -> dict:
     """Training seed -> a row's predicted class codes on `ids` (one entry, under None, for rows without a
     `seed` column, such as baselines)."""
-    runs = frame.groupby("seed", sort=True, dropna=False) if "seed" in frame else [(None, frame)]
     return {
-        None if pd.isna(value) else int(value): run.set_index("id").loc[ids, "predicted"].map(CLASSES.index)
-        .to_numpy(int)
-        for value, run in runs
+        value: run.set_index("id").loc[ids, "predicted"].map(CLASSES.index).to_numpy(int)
+        for value, run in seed_groups(frame)
     }
 
 

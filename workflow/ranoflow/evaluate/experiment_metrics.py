@@ -5,7 +5,7 @@ The same document (results/metrics/<name>.json) describes learned models and bas
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +33,14 @@ def summarise_predictions(
     metrics pooled over every run with a bootstrap CI that resamples patients (pairs where no `patient`)."""
     runs, pooled = [], []
     for fold, frame in sorted(fold_predictions.items()):
-        for run_seed, run in frame.groupby("seed", sort=True, dropna=False) if "seed" in frame else [(None, frame)]:
+        for run_seed, run in seed_groups(frame):
             y, p = _codes(run["label"]), _codes(run["predicted"])
             m = met.classification_metrics(y, p, run[PROB_COLUMNS].to_numpy(float))
             entry = {"fold": int(fold), "n": m["n"], "balanced_accuracy": m["balanced_accuracy"],
                      "macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
                      "chance_balanced_accuracy": m["chance_balanced_accuracy"],
                      "classes_absent": m["classes_absent"]}
-            runs.append(entry if pd.isna(run_seed) else {**entry, "seed": int(run_seed)})
+            runs.append(entry if run_seed is None else {**entry, "seed": run_seed})
         pooled.append(frame)
     every = pd.concat(pooled, ignore_index=True)
     y, p = _codes(every["label"]), _codes(every["predicted"])
@@ -61,9 +61,22 @@ def summarise_predictions(
     }
 
 
+def seed_groups(frame: pd.DataFrame) -> Iterator[tuple[int | None, pd.DataFrame]]:
+    """A row's predictions per training seed, in seed order; one group under None for rows without a
+    `seed` column (baselines) or without a seed value."""
+    if "seed" not in frame:
+        yield None, frame
+        return
+    for value, run in frame.groupby("seed", sort=True, dropna=False):
+        yield (None if pd.isna(value) else int(value)), run
+
+
 def fold_runs(doc: dict) -> list[dict]:
     """Each fold of a metrics document once (its first run), in order."""
-    return list({run["fold"]: run for run in reversed(doc["folds"])}.values())[::-1]
+    first: dict[int, dict] = {}
+    for run in doc["folds"]:
+        first.setdefault(run["fold"], run)
+    return list(first.values())
 
 
 def pairs_scored(doc: dict) -> int:
@@ -130,18 +143,16 @@ def fold_predictions(fold_dirs: list[str | Path]) -> pd.DataFrame:
 
 def aggregate_experiment(experiment: dict, fold_dirs: list[str | Path], bootstrap: int = 1000, seed: int = 0) -> dict:
     """results/metrics/{experiment}.json from the folders of the train jobs (every fold x seed)."""
-    frames: dict[int, list[pd.DataFrame]] = {}
+    predictions = fold_predictions(fold_dirs)
     by_run = {}
     for directory in fold_dirs:
         fold_doc = json.loads((Path(directory) / "metrics.json").read_text())
-        fold, run = int(fold_doc["fold"]), run_seed(directory)
-        frames.setdefault(fold, []).append(read_predictions(Path(directory) / "predictions.tsv").assign(seed=run))
-        by_run[(fold, run)] = fold_doc
+        by_run[(int(fold_doc["fold"]), run_seed(directory))] = fold_doc
     protocol = next(iter(by_run.values())).get("protocol") if by_run else None
     leaky = any(f.get("leaky") for f in by_run.values())
     doc = summarise_predictions(
         experiment["name"],
-        {fold: pd.concat(parts, ignore_index=True) for fold, parts in frames.items()},
+        {int(fold): frame.drop(columns="fold") for fold, frame in predictions.groupby("fold", sort=True)},
         experiment_info(experiment, protocol, leaky),
         bootstrap,
         seed,
