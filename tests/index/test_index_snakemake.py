@@ -149,21 +149,30 @@ def test_folds_k_beyond_the_cohort_is_refused_before_the_folds_job(tmp_path: Pat
     n_patients = read(tmp_path / "results" / "index" / "pairs.tsv")["patient"].nunique()
     expected = (f"folds.k = 9 is more than the cohort's {n_patients} patients with scorable pairs "
                 f"(index/pairs.tsv): lower folds.k to at most {n_patients}")
+    folds_before = (tmp_path / "results" / "splits" / "folds.json").read_bytes()
     config["folds"]["k"] = 9
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     refused = plan(tmp_path)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert expected in (refused.stdout + refused.stderr).splitlines()
-    # the folds job alone (its target does not read the pairs at planning) fails with the same line
+    # the folds alone as the target: refused at planning with the same line, before the folds job starts
     folds = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
          "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "results/splits/folds.json"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert folds.returncode == 1
-    assert expected in (tmp_path / "results" / "logs" / "folds" / "folds.log").read_text()
-    assert any(line.startswith("folds failed: ") and expected in line for line in folds.stderr.splitlines()), (
-        folds.stderr[-3000:])
+    assert folds.returncode == 1 and "Traceback" not in folds.stderr
+    assert expected in (folds.stdout + folds.stderr).splitlines()
+    assert (tmp_path / "results" / "splits" / "folds.json").read_bytes() == folds_before
+    # a target that needs no folds (a study's brain mask) is not refused
+    study = read(tmp_path / "results" / "index" / "pairs.tsv").iloc[0]
+    preprocess = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "-n", "--cores", "1",
+         f"results/skullstrip/{study['patient']}/{study['current']}/brain_mask.nii.gz"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert preprocess.returncode == 0, (preprocess.stdout + preprocess.stderr)[-3000:]
 
 
 @pytest.mark.slow

@@ -140,9 +140,10 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     copy, configfile = moved_copy(completed, tmp_path / "run")
     append_line(copy / "workflow/ranoflow/baseline/criteria.py")
     rules = rules_of(plan(copy, configfile)) - {"all"}
-    # volumes_gbm reads rano_expert's answer as a feature, so the rules' code reaches it too
-    assert rules == {"rano_baseline", "volumes_gbm", "rano_baseline_plot", "summary", "cohort_summary",
-                     "results_table", "front_page"}
+    # volumes_gbm reads rano_expert's answer as a feature and the image-derived row applies the same
+    # criteria, so the rules' code reaches both
+    assert rules == {"rano_baseline", "volumes_gbm", "rano_baseline_plot", "rano_expert_images",
+                     "rano_expert_images_plot", "summary", "cohort_summary", "results_table", "front_page"}
 
     copy, configfile = moved_copy(completed, tmp_path / "run2")
     append_line(copy / "workflow/ranoflow/train/fold.py")
@@ -155,8 +156,9 @@ def test_code_edit_in_one_stage_plans_that_stage_and_what_follows(completed, tmp
     }
 
 
-# What a preprocessed image feeds: every rule downstream of `register`.
-FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "study_tensors", "train", "aggregate_experiment",
+# What a preprocessed image feeds: every rule downstream of `register` (the image-derived rule row too).
+FROM_REGISTER = {"register", "preprocess_manifest", "qc_table", "study_tensors", "tensor_set", "image_measures",
+                 "rano_expert_images", "rano_expert_images_plot", "train", "aggregate_experiment",
                  "summary", "results_table", "explain", "explain_summary", "explanations_page", "export_model",
                  "training_curves", "front_page"}
 FROM_TRAIN = {"train", "aggregate_experiment", "summary", "results_table", "explain", "explain_summary",

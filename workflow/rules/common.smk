@@ -196,12 +196,19 @@ def read_tsv(path):
     return _read_tsv(str(path), Path(path).stat().st_mtime)
 
 
+# Checked once per pairs.tsv, by the jobs that need them: the DAG update after the `pairs` checkpoint
+# evaluates these input functions before any preprocessing job starts. Neither is a param of `pairs`, so
+# editing experiments or folds.k reruns no index rule, and a target that needs neither (preprocessing
+# only) is not refused.
 @functools.cache
-def _check_pairs(path, mtime):
-    # once per pairs.tsv, before the folds and any preprocessing: not a param of `pairs`, so editing
-    # experiments or folds.k reruns no index rule
+def _check_cohort(path, mtime):
+    folds = config["folds"]
+    stop_if(cohort_problem(_read_tsv(path, mtime), folds["protocol"], folds["k"]))
+
+
+@functools.cache
+def _check_experiments(path, mtime):
     pairs = _read_tsv(path, mtime)
-    stop_if(cohort_problem(pairs, config["folds"]["protocol"], config["folds"]["k"]))
     for line in sparse_experiments(pairs.to_dict("records"), RESOLVED_EXPERIMENTS):
         if not config["index"]["allow_sparse_experiments"]:
             stop_if(f"{line} (refused)")
@@ -210,9 +217,14 @@ def _check_pairs(path, mtime):
 
 def scorable_pairs():
     """pairs.tsv, known once the `pairs` checkpoint has run."""
+    return read_tsv(checkpoints.pairs.get().output.pairs)
+
+
+def checked_pairs(wildcards):
+    """pairs.tsv for the folds, once the cohort fits folds.k (else a one-line stop)."""
     path = checkpoints.pairs.get().output.pairs
-    _check_pairs(str(path), Path(path).stat().st_mtime)
-    return read_tsv(path)
+    _check_cohort(str(path), Path(path).stat().st_mtime)
+    return path
 
 
 def paired_studies():
@@ -475,8 +487,9 @@ def _store_files(roles, path, mtime):
 
 def store_files(references):
     """Store files of every study of a scorable pair in the roles current + `references`."""
-    scorable_pairs()
     path = checkpoints.pairs.get().output.pairs
+    # every train and pretrain job reads a store set
+    _check_experiments(str(path), Path(path).stat().st_mtime)
     roles = ("current", *references)
     return _store_files(roles, str(path), Path(path).stat().st_mtime)
 

@@ -73,7 +73,7 @@ checkpoint pairs:
 
 rule folds:
     input:
-        pairs=PAIRS,
+        pairs=checked_pairs,
     output:
         folds=FOLDS_JSON,
     log:
