@@ -141,7 +141,7 @@ def footprint(config: dict, runs: list[dict], studies: int, pairs: int, k: int) 
           f"[projected: {pairs} pairs x {sum(combos.values())} channels over the {len(combos)} distinct input "
           f"combinations x {voxels} voxels x 4 bytes]")
     params: dict[tuple, int] = {}
-    checkpoints = 0
+    checkpoints, trained = 0, 0
     for run in runs:
         t = run["training"]
         key = (run["architecture"], run["in_channels"], tuple(t["image_size"]))
@@ -149,9 +149,12 @@ def footprint(config: dict, runs: list[dict], studies: int, pairs: int, k: int) 
             model = build_model(run["architecture"], run["in_channels"], len(CLASSES), t["image_size"],
                                 model_kwargs=t["model_kwargs"])
             params[key] = sum(p.numel() for p in model.parameters())
-        checkpoints += k * params[key] * 4  # model.pt (or backbone.pt) kept per run and fold
+        seeds = len(run_seeds(run)) if run["kind"] == "train" else 1  # one model.pt per fold and seed
+        trained += k * seeds
+        checkpoints += k * seeds * params[key] * 4  # model.pt (or backbone.pt) kept per run, fold and seed
     largest = max(params.values())
-    print(f"  checkpoints: {checkpoints / 1e9:.2f} GB of model.pt/backbone.pt kept for {len(runs)} runs x {k} folds, "
+    print(f"  checkpoints: {checkpoints / 1e9:.2f} GB of model.pt/backbone.pt kept for {len(runs)} runs x {k} folds "
+          f"x their seeds ({trained} models), "
           f"plus a checkpoint.pt of up to {3 * largest * 4 / 1e9:.2f} GB per running job (weights and AdamW's two "
           f"moments; deleted when the job ends) [projected: parameters x 4 bytes]")
     largest_exp = max(experiments.values(), key=lambda r: r["in_channels"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import random
 import re
 import resource
@@ -79,6 +80,12 @@ def write_tree(root: Path, seed: int = 0) -> int:
             folder.mkdir(parents=True)
             for modality in MODALITIES:
                 (folder / f"{modality}.nii.gz").hardlink_to(header_only)
+            # DeepBraTumIA's segmentation and measured volumes: the index finds each pair's nadir from them
+            segmentation = folder / lumiere.DBT_SEG
+            segmentation.parent.mkdir(parents=True)
+            segmentation.hardlink_to(header_only)
+            volumes = {key: float(rng.randint(0, 40_000)) for key in lumiere.DBT_VOLUME_KEYS.values()}
+            (folder / lumiere.DBT_VOLUMES).write_text(json.dumps(volumes))
             rating = "Pre-Op" if k == 0 else "Post-Op" if k == 1 else rng.choice(FOLLOW_UP_RATINGS)
             ratings.append([patient, week, "", "", rating, ""])
             completeness.append([patient, week, "x", "x", "x", "x", "", ""])
