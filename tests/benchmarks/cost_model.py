@@ -59,7 +59,8 @@ def grid_runs(config: dict) -> list[dict]:
 
     experiments = resolve_experiments(config["experiments"], config["training"])
     runs = [{"name": n, "architecture": e["architecture"], "in_channels": e["in_channels"],
-             "training": e["training"], "kind": "train"} for n, e in experiments.items()]
+             "training": e["training"], "kind": "train", "n_studies": 1 + len(e["references"])}
+            for n, e in experiments.items()]
     for task in pretext_tasks_used(experiments):
         t = resolve_pretext_task(task, config["training"])
         runs.append({"name": task, "architecture": t["architecture"], "in_channels": t["in_channels"],
@@ -67,19 +68,34 @@ def grid_runs(config: dict) -> list[dict]:
     return runs
 
 
-def forward_flops(architecture: str, in_channels: int, training: dict) -> float:
+def run_model(run: dict):
+    """The network of a run as the train (or pretrain) job builds it (a shared encoder reads each study)."""
+    from ranoflow.train.models import build_model
+    from ranoflow.vocabulary import CLASSES
+
+    t = run["training"]
+    shared = t.get("encoder", "joint") == "shared"
+    return build_model(run["architecture"], run["in_channels"], len(CLASSES), t["image_size"],
+                       model_kwargs=t["model_kwargs"], encoder=t.get("encoder", "joint"),
+                       n_studies=run.get("n_studies", 2), volume_head=shared and t.get("volume_loss", 0) > 0,
+                       head=t.get("head", "features") if shared else "features")
+
+
+def model_key(run: dict) -> tuple:
+    t = run["training"]
+    return (run["architecture"], run["in_channels"], tuple(t["image_size"]), t.get("encoder", "joint"),
+            t.get("head", "features"))
+
+
+def forward_flops(run: dict) -> float:
     """FLOPs of one pair's forward pass at the configured image size (counted, not timed)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ranoflow.train.models import build_model
-    from ranoflow.vocabulary import CLASSES
-
-    model = build_model(architecture, in_channels, len(CLASSES), training["image_size"],
-                        model_kwargs=training["model_kwargs"]).eval()
+    model = run_model(run).eval()
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        model(torch.zeros(1, in_channels, *training["image_size"]), None)
+        model(torch.zeros(1, run["in_channels"], *run["training"]["image_size"]), None)
     return float(counter.get_total_flops())
 
 
@@ -113,9 +129,7 @@ def footprint(config: dict, runs: list[dict], studies: int, pairs: int, k: int) 
     import numpy as np
 
     from ranoflow.train.experiments import canonical_references
-    from ranoflow.train.models import build_model
     from ranoflow.train.tensor_store import store_bytes
-    from ranoflow.vocabulary import CLASSES
 
     spacing = float(config["preprocessing"]["spacing_mm"])
     atlas = [math.ceil(e / spacing) for e in SRI24_EXTENT_MM]
@@ -143,12 +157,9 @@ def footprint(config: dict, runs: list[dict], studies: int, pairs: int, k: int) 
     params: dict[tuple, int] = {}
     checkpoints, trained = 0, 0
     for run in runs:
-        t = run["training"]
-        key = (run["architecture"], run["in_channels"], tuple(t["image_size"]))
+        key = model_key(run)
         if key not in params:
-            model = build_model(run["architecture"], run["in_channels"], len(CLASSES), t["image_size"],
-                                model_kwargs=t["model_kwargs"])
-            params[key] = sum(p.numel() for p in model.parameters())
+            params[key] = sum(p.numel() for p in run_model(run).parameters())
         seeds = len(run_seeds(run)) if run["kind"] == "train" else 1  # one model.pt per fold and seed
         trained += k * seeds
         checkpoints += k * seeds * params[key] * 4  # model.pt (or backbone.pt) kept per run, fold and seed
@@ -222,9 +233,9 @@ def main() -> None:
           f"{'steps/ep':>8} {'epochs':>6} {'GPU-h (all runs)':>17}  source of s/step")
     for run in runs:
         t = run["training"]
-        key = (run["architecture"], run["in_channels"], tuple(t["image_size"]), t["batch_size"])
+        key = (*model_key(run), t["batch_size"])
         if key not in per_arch:
-            flops = forward_flops(run["architecture"], run["in_channels"], t)
+            flops = forward_flops(run)
             if run["architecture"] in gpu_given:
                 step, how = float(gpu_given[run["architecture"]]), "measured on GPU (given)"
             elif cuda:

@@ -109,11 +109,17 @@ def _codes(labels: pd.Series) -> np.ndarray:
 def experiment_info(experiment: dict, protocol: str | None, leaky: bool) -> dict:
     """The columns that describe an experiment in the summary."""
     pretraining = experiment["pretraining"]
+    training = experiment.get("training", {})
+    info = {} if not training.get("volume_loss") else {
+        # the volumes are of the segmentations baseline.source names: the generator's own in the demo
+        "reads": "preprocessed images; training also fits each study's enhancing volume (study_volumes.tsv)"
+    }
     return {
+        **info,
         "ablation": experiment.get("ablation", ""),
         "protocol": protocol,
         "leaky": leaky,
-        "architecture": experiment["architecture"],
+        "architecture": experiment["architecture"] + (" (shared encoder)" if training.get("encoder") == "shared" else ""),
         "modalities": ",".join(experiment["modalities"]),
         "input": experiment["input"],
         "references": ",".join(experiment.get("references", ["previous"])),

@@ -111,6 +111,8 @@ def attribute(
         coarse = LayerGradCam(model, layer).attribute(
             image, target=target, relu_attributions=True, additional_forward_args=extra_args
         )
+        if coarse.shape[0] != image.shape[0]:  # a shared encoder's layer sees each study: one map per study
+            coarse = coarse.sum(dim=0, keepdim=True)
         if all(n == 1 for n in coarse.shape[2:]):
             log.warning("Grad-CAM layer %r has a 1-voxel output for this input size: its map is flat; "
                         "choose an earlier block with explain.layer", settings.layer or default_layer_name(model))

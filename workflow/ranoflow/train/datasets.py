@@ -95,6 +95,9 @@ class StoreDataset(Dataset):
             "label": torch.as_tensor([item["label"] for item in items], dtype=torch.long),
             "id": [item["id"] for item in items],
             "clinical": torch.stack([torch.as_tensor(item["clinical"], dtype=torch.float32) for item in items]),
+            # each study's enhancing-tumour volume (log1p cm^3; NaN: not known), targets of training.volume_loss
+            "volumes": torch.as_tensor([[item.get(f"{side}_volume", float("nan")) for side in self.sides]
+                                        for item in items], dtype=torch.float32),
         }
 
     def nbytes(self) -> int:
@@ -153,6 +156,26 @@ def weighted_sampler(labels: Sequence[int], generator: torch.Generator) -> Weigh
     return WeightedRandomSampler(weights.double(), num_samples=len(labels), replacement=True, generator=generator)
 
 
+def study_volume_targets(volumes: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(patient, study) -> log1p of the enhancing-tumour volume in cm^3, the scale of training.volume_loss
+    (a relative change reads the same at every tumour size; no tumour is 0). Empty volumes are left out."""
+    known = volumes[pd.to_numeric(volumes["enhancing_mm3"], errors="coerce").notna()]
+    return {
+        (row.patient, row.study): float(np.log1p(float(row.enhancing_mm3) / 1000.0))
+        for row in known.itertuples()
+    }
+
+
+def add_volumes(items: list[dict], volumes: pd.DataFrame, references: Sequence[str]) -> None:
+    """Set `<side>_volume` of every item whose study has a measured volume."""
+    targets = study_volume_targets(volumes)
+    for item in items:
+        for side in sides(references):
+            value = targets.get((item["patient"], item[f"{side}_study"]))
+            if value is not None:
+                item[f"{side}_volume"] = value
+
+
 @dataclass
 class FoldData:
     """Store datasets of one fold, the pairs left out of it and how batches become network inputs."""
@@ -175,10 +198,12 @@ class FoldData:
 
 def content_fingerprint(items: dict[str, list[dict]]) -> str:
     """SHA-256 of which pairs each split holds and the checksums of their studies' images (the current
-    study and every reference the experiment reads: previous, baseline, nadir, ...)."""
+    study and every reference the experiment reads: previous, baseline, nadir, ...), and their volume
+    targets where training.volume_loss reads them."""
     content = {
         split: sorted(
-            [i["id"], *(f"{key}={i[key]}" for key in sorted(i) if key.endswith("_checksum"))] for i in split_items
+            [i["id"], *(f"{key}={i[key]}" for key in sorted(i) if key.endswith(("_checksum", "_volume")))]
+            for i in split_items
         )
         for split, split_items in items.items()
     }
@@ -200,8 +225,10 @@ def prepare_data(
     store_dir: str | Path,
     load: str = "auto",
     memory_mb: int | None = None,
+    volumes: pd.DataFrame | None = None,
 ) -> FoldData:
-    """Items of each split over the tensor store (augmentation and pair assembly run on the batch)."""
+    """Items of each split over the tensor store (augmentation and pair assembly run on the batch); with
+    `volumes` (study_volumes.tsv: patient, study, enhancing_mm3) each item carries its studies' volumes."""
     settings = experiment["training"]
     fields = experiment.get("clinical", [])
     references = experiment.get("references", ["previous"])
@@ -211,6 +238,8 @@ def prepare_data(
             pairs, manifest, ids, experiment["modalities"], fields, settings["use_flagged"], references
         )
         left.append(out.assign(split=split))
+        if volumes is not None:
+            add_volumes(items[split], volumes, references)
         if not items[split] and ids:
             raise ValueError(f"no usable pair in the {split} split (all {len(ids)} left out: {out['reason'].iloc[0]})")
     left_out = pd.concat(left, ignore_index=True)

@@ -189,6 +189,7 @@ def resolve_experiment(name: str, experiments: dict, training: dict) -> dict:
         "in_channels": len(channels),
         "training": merged_training(training, exp.get("training"), where),
     }
+    _check_encoder(resolved, where)
     if resolved["pretraining"]["kind"] == "task":
         task = resolve_pretext_task(resolved["pretraining"]["task"], training)
         for key in ("architecture", "in_channels"):
@@ -198,6 +199,21 @@ def resolve_experiment(name: str, experiments: dict, training: dict) -> dict:
                     f"but the experiment needs {key}={resolved[key]!r}"
                 )
     return resolved
+
+
+def _check_encoder(resolved: dict, where: str) -> None:
+    training = resolved["training"]
+    if training["encoder"] == "shared" and resolved["input"] != "stack":
+        raise ValueError(f"{where}: training.encoder shared reads each study on its own and needs input: stack, "
+                         f"not {resolved['input']!r}")
+    if training["volume_loss"] and training["encoder"] != "shared":
+        raise ValueError(f"{where}: training.volume_loss regresses a volume per study and needs "
+                         "training.encoder: shared")
+    if training["head"] == "volumes" and not training["volume_loss"]:
+        raise ValueError(f"{where}: training.head volumes rates from the volume estimates and needs "
+                         "training.volume_loss above 0")
+    if training["encoder"] == "shared" and resolved["pretraining"]["kind"] == "task":
+        raise ValueError(f"{where}: pretext tasks train a joint backbone; training.encoder shared cannot use one")
 
 
 def resolve_experiments(experiments: dict, training: dict) -> dict[str, dict]:

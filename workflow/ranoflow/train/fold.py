@@ -33,7 +33,7 @@ from ranoflow.train.loop import (
     weighted_nll,
 )
 from ranoflow.train.metadata import run_metadata
-from ranoflow.train.models import build_model, load_backbone_weights
+from ranoflow.train.models import load_backbone_weights, model_for
 from ranoflow.train.transforms import uses_gamma
 from ranoflow.vocabulary import CLASSES
 
@@ -58,6 +58,22 @@ def check_class_weights(fold: int, data: FoldData, refuse: bool = True) -> None:
     if refuse:
         raise ValueError(message)
     log.warning("%s", message)
+
+
+def volume_loss(weight: float):
+    """The auxiliary loss of `training.volume_loss`: weight x the mean squared error of the shared encoder's
+    per-study volume estimates against the studies' enhancing-tumour volumes (log1p of cm^3) where known."""
+    if not weight:
+        return None
+
+    def loss(model: nn.Module, batch: dict) -> torch.Tensor:
+        estimates, known = model.last_volumes, batch["volumes"].to(model.last_volumes.device)
+        measured = torch.isfinite(known)
+        if not measured.any():
+            return estimates.sum() * 0.0
+        return weight * nn.functional.mse_loss(estimates[measured].float(), known[measured])
+
+    return loss
 
 
 def lr_schedule(optimizer: torch.optim.Optimizer, settings: dict) -> torch.optim.lr_scheduler.LRScheduler:
@@ -97,10 +113,12 @@ def train_fold(
     device: str | None = None,
     load: str = "auto",
     memory_mb: int | None = None,
+    volumes: pd.DataFrame | None = None,
 ) -> dict:
     """Train one experiment on one fold (its pairs read from the tensor store in store_dir, in memory or
     memory-mapped as `load` and the job's memory_mb say) and write model.pt, predictions.tsv, metrics.json,
-    history.tsv and metadata.json to out_dir. Resumes from out_dir/checkpoint.pt when present; refuses to
+    history.tsv and metadata.json to out_dir. `volumes` (study_volumes.tsv) are the targets of
+    training.volume_loss. Resumes from out_dir/checkpoint.pt when present; refuses to
     start while another process trains into out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,20 +137,14 @@ def train_fold(
         amp,
         {k: len(v) for k, v in splits.items()},
     )
-    data = prepare_data(experiment, pairs, manifest, splits, store_dir, load, memory_mb)
+    if settings["volume_loss"] and volumes is None:
+        raise ValueError(f"experiment {experiment['name']}: training.volume_loss needs the studies' volumes "
+                         "(study_volumes.tsv)")
+    data = prepare_data(experiment, pairs, manifest, splits, store_dir, load, memory_mb,
+                        volumes if settings["volume_loss"] else None)
     check_class_weights(fold, data, refuse=not settings["allow_missing_class"])
 
-    model = build_model(
-        experiment["architecture"],
-        experiment["in_channels"],
-        len(CLASSES),
-        settings["image_size"],
-        data.clinical_dim,
-        settings["clinical_hidden"],
-        settings["model_kwargs"],
-        norm=settings["norm"],
-        stem_pool=settings["stem_pool"],
-    )
+    model = model_for(experiment, data.clinical_dim)
     if pretrained:
         load_backbone_weights(model.backbone, pretrained)
     model.to(dev)
@@ -152,7 +164,8 @@ def train_fold(
         seed = epoch_seed(settings["seed"], epoch)
         loader = data.on_device(train_loader(data.train, data.train_labels, settings, seed), dev)
         augment.reseed(seed)
-        train_loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment)
+        train_loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment,
+                                        auxiliary=volume_loss(settings["volume_loss"]))
         probs, labels, _ = predict(model, val_loader, dev, amp)
         val_loss = weighted_nll(probs, labels, balanced)
         val_ba = metrics.balanced_accuracy(labels, probs.argmax(1)) if len(labels) else 0.0

@@ -140,9 +140,10 @@ def train_epoch(
     amp: bool,
     augment: BatchAugment | None = None,
     targets: Callable[[dict], tuple[dict, torch.Tensor]] | None = None,
+    auxiliary: Callable[[nn.Module, dict], torch.Tensor] | None = None,
 ) -> tuple[float, StepTimer]:
     """One pass over the loader, augmenting each batch on the device; `targets` may rewrite a batch
-    (pretext tasks)."""
+    (pretext tasks), `auxiliary(model, batch)` adds a loss term after the forward pass (training.volume_loss)."""
     model.train()
     timer, total, count = StepTimer(), 0.0, 0
     use_clinical = getattr(model, "clinical", None) is not None
@@ -158,6 +159,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
             loss = loss_fn(model(image, clinical), y)
+            if auxiliary is not None:
+                loss = loss + auxiliary(model, batch)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()

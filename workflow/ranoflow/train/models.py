@@ -9,6 +9,8 @@ import torch
 from monai.networks import nets
 from torch import nn
 
+from ranoflow.vocabulary import CLASSES
+
 log = logging.getLogger(__name__)
 
 DENSENETS = {
@@ -111,6 +113,63 @@ class PairClassifier(nn.Module):
         return self.head(feats)
 
 
+class SharedEncoderClassifier(PairClassifier):
+    """One backbone, shared by the pair's studies, reads each study on its own; the head sees the current
+    study's features and their difference to each reference's, so which study is current is built in.
+
+    The input is the stacked pair (batch, studies x modalities, *grid), study-major as `input: stack` lays it
+    out. With `volume_head` a linear layer regresses each study's enhancing-tumour volume (log1p of cm^3)
+    from that study's features; `last_volumes` holds the latest forward pass's (batch, studies) estimates
+    for the training loss. `head` volumes rates from those estimates alone (the current study's and its
+    differences to each reference's), a concept bottleneck; features rates from the studies' features."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        n_classes: int,
+        n_studies: int,
+        clinical_dim: int = 0,
+        clinical_hidden: int = 16,
+        volume_head: bool = False,
+        head: str = "features",
+    ) -> None:
+        if head == "volumes" and not volume_head:
+            raise ValueError("training.head volumes reads the volume estimates: set training.volume_loss above 0")
+        width = feature_dim * n_studies if head == "features" else 2 * n_studies - 1
+        super().__init__(backbone, width, n_classes, clinical_dim, clinical_hidden)
+        self.n_studies = n_studies
+        self.volume = nn.Linear(feature_dim, 1) if volume_head else None
+        self.last_volumes: torch.Tensor | None = None
+        self.reads = head
+        if head == "volumes":
+            # a concept bottleneck: the rating is a small function of the studies' volume estimates
+            inputs = width + (clinical_hidden if clinical_dim else 0)
+            self.head = nn.Sequential(nn.Linear(inputs, VOLUME_HEAD_WIDTH), nn.ReLU(inplace=True),
+                                      nn.Linear(VOLUME_HEAD_WIDTH, n_classes))
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        batch, channels = image.shape[:2]
+        if channels % self.n_studies:
+            raise ValueError(f"{channels} input channels do not split into {self.n_studies} studies")
+        per_study = image.reshape(batch * self.n_studies, channels // self.n_studies, *image.shape[2:])
+        out = self.backbone(per_study)
+        feats = (out[0] if isinstance(out, tuple) else out).reshape(batch, self.n_studies, -1)
+        if self.volume is not None:
+            volumes = self.volume(feats).squeeze(-1)
+            if self.training:  # only the training loss reads them (an export may not set attributes)
+                self.last_volumes = volumes
+            if self.reads == "volumes":
+                return torch.cat([volumes, volumes[:, :1] - volumes[:, 1:]], dim=1)
+        current = feats[:, 0]
+        return torch.cat([current, (current[:, None] - feats[:, 1:]).flatten(1)], dim=1)
+
+
+ENCODERS = ("joint", "shared")
+HEADS = ("features", "volumes")
+VOLUME_HEAD_WIDTH = 32
+
+
 def build_model(
     architecture: str,
     in_channels: int,
@@ -121,10 +180,43 @@ def build_model(
     model_kwargs: dict | None = None,
     norm: str | None = None,
     stem_pool: bool = True,
+    encoder: str = "joint",
+    n_studies: int = 2,
+    volume_head: bool = False,
+    head: str = "features",
 ) -> PairClassifier:
-    """The classifier of one experiment."""
-    backbone, dim = build_backbone(architecture, in_channels, image_size, model_kwargs, norm, stem_pool)
-    return PairClassifier(backbone, dim, n_classes, clinical_dim, clinical_hidden)
+    """The classifier of one experiment: `encoder` joint reads all channels in one backbone, shared reads each
+    of the `n_studies` studies with one backbone (SharedEncoderClassifier)."""
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown training.encoder {encoder!r}; choose from {ENCODERS}")
+    if encoder == "joint":
+        if volume_head or head != "features":
+            raise ValueError("training.volume_loss and head volumes need training.encoder: shared (a volume per study)")
+        backbone, dim = build_backbone(architecture, in_channels, image_size, model_kwargs, norm, stem_pool)
+        return PairClassifier(backbone, dim, n_classes, clinical_dim, clinical_hidden)
+    backbone, dim = build_backbone(architecture, in_channels // n_studies, image_size, model_kwargs, norm, stem_pool)
+    return SharedEncoderClassifier(backbone, dim, n_classes, n_studies, clinical_dim, clinical_hidden, volume_head,
+                                   head)
+
+
+def model_for(resolved: dict, clinical_dim: int) -> PairClassifier:
+    """The network of a resolved experiment (as the train job resolves it and metadata.json records it)."""
+    training = resolved["training"]
+    return build_model(
+        resolved["architecture"],
+        resolved["in_channels"],
+        len(CLASSES),
+        training["image_size"],
+        clinical_dim,
+        training["clinical_hidden"],
+        training["model_kwargs"],
+        norm=training.get("norm"),
+        stem_pool=training.get("stem_pool", True),
+        encoder=training.get("encoder", "joint"),
+        n_studies=1 + len(resolved.get("references") or ["previous"]),
+        volume_head=training.get("volume_loss", 0.0) > 0,
+        head=training.get("head", "features"),
+    )
 
 
 def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -181,17 +273,7 @@ def load_trained_model(resolved: dict, state_path: str | Path, device: str | tor
     """A train job's network (same factory and arguments as ranoflow.train.fold) with its saved weights,
     in eval mode; `resolved` is the experiment as its metadata.json records it."""
     from ranoflow.train import clinical
-    from ranoflow.vocabulary import CLASSES
 
-    training = resolved["training"]
-    model = build_model(
-        resolved["architecture"],
-        resolved["in_channels"],
-        len(CLASSES),
-        training["image_size"],
-        len(clinical.feature_names(resolved["clinical"])),
-        training["clinical_hidden"],
-        training["model_kwargs"],
-    )
+    model = model_for(resolved, len(clinical.feature_names(resolved["clinical"])))
     model.load_state_dict(torch.load(Path(state_path), map_location="cpu", weights_only=True))
     return model.to(device).eval()
