@@ -538,6 +538,14 @@ def task_store_set(wildcards):
     return store_set(("previous",))
 
 
+def volume_targets(wildcards):
+    """study_volumes.tsv for an experiment trained with training.volume_loss; none for the others, so a new
+    segmentation retrains only the experiments that read it."""
+    if RESOLVED_EXPERIMENTS[wildcards.experiment]["training"]["volume_loss"]:
+        return STUDY_VOLUMES
+    return []
+
+
 def pretrained_weights(wildcards):
     """The weights a train job starts from: its fold's pretext-task output, a weights file, or none."""
     pretraining = RESOLVED_EXPERIMENTS[wildcards.experiment]["pretraining"]

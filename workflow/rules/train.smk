@@ -134,8 +134,8 @@ rule train:
         grid=TENSOR_GRID,
         # the listing of the store files of every study the experiment reads (current and its references)
         tensors=experiment_store_set,
-        # each study's enhancing-tumour volume: the targets of training.volume_loss
-        volumes=STUDY_VOLUMES,
+        # each study's enhancing-tumour volume: the targets of training.volume_loss (where set)
+        volumes=volume_targets,
     output:
         model=f"{MODEL_DIR}/model.pt",
         predictions=f"{MODEL_DIR}/predictions.tsv",

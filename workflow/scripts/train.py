@@ -20,5 +20,5 @@ train_fold(
     store_dir=Path(snakemake.input.grid).parent,
     load=snakemake.params.settings["store_load"],
     memory_mb=snakemake.resources.get("mem_mb"),
-    volumes=read_tsv(snakemake.input.volumes),
+    volumes=read_tsv(snakemake.input.volumes) if snakemake.input.get("volumes") else None,
 )
