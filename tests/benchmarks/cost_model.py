@@ -59,26 +59,19 @@ def grid_runs(config: dict) -> list[dict]:
 
     experiments = resolve_experiments(config["experiments"], config["training"])
     runs = [{"name": n, "architecture": e["architecture"], "in_channels": e["in_channels"],
-             "training": e["training"], "kind": "train", "n_studies": 1 + len(e["references"])}
-            for n, e in experiments.items()]
+             "training": e["training"], "kind": "train", "resolved": e} for n, e in experiments.items()]
     for task in pretext_tasks_used(experiments):
         t = resolve_pretext_task(task, config["training"])
         runs.append({"name": task, "architecture": t["architecture"], "in_channels": t["in_channels"],
-                     "training": t["training"], "kind": "pretrain"})
+                     "training": t["training"], "kind": "pretrain", "resolved": t})
     return runs
 
 
 def run_model(run: dict):
-    """The network of a run as the train (or pretrain) job builds it (a shared encoder reads each study)."""
-    from ranoflow.train.models import build_model
-    from ranoflow.vocabulary import CLASSES
+    """The network of a run as the train job builds it (a shared encoder reads each study)."""
+    from ranoflow.train.models import model_for
 
-    t = run["training"]
-    shared = t.get("encoder", "joint") == "shared"
-    return build_model(run["architecture"], run["in_channels"], len(CLASSES), t["image_size"],
-                       model_kwargs=t["model_kwargs"], encoder=t.get("encoder", "joint"),
-                       n_studies=run.get("n_studies", 2), volume_head=shared and t.get("volume_loss", 0) > 0,
-                       head=t.get("head", "features") if shared else "features")
+    return model_for(run["resolved"], 0)
 
 
 def model_key(run: dict) -> tuple:

@@ -159,13 +159,14 @@ def train_fold(
     )
     val_loader = data.on_device(eval_loader(data.val, settings), dev)
     augment = BatchAugment(settings["augment"], gamma=uses_gamma(experiment["input"]))
+    auxiliary = volume_loss(settings["volume_loss"])
 
     def run_epoch(epoch: int) -> dict:
         seed = epoch_seed(settings["seed"], epoch)
         loader = data.on_device(train_loader(data.train, data.train_labels, settings, seed), dev)
         augment.reseed(seed)
         train_loss, timer = train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, augment,
-                                        auxiliary=volume_loss(settings["volume_loss"]))
+                                        auxiliary=auxiliary)
         probs, labels, _ = predict(model, val_loader, dev, amp)
         val_loss = weighted_nll(probs, labels, balanced)
         val_ba = metrics.balanced_accuracy(labels, probs.argmax(1)) if len(labels) else 0.0

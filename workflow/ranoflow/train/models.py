@@ -9,6 +9,7 @@ import torch
 from monai.networks import nets
 from torch import nn
 
+from ranoflow.train.pair_items import sides
 from ranoflow.vocabulary import CLASSES
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,6 @@ class SharedEncoderClassifier(PairClassifier):
 
 
 ENCODERS = ("joint", "shared")
-HEADS = ("features", "volumes")
 VOLUME_HEAD_WIDTH = 32
 
 
@@ -213,7 +213,7 @@ def model_for(resolved: dict, clinical_dim: int) -> PairClassifier:
         norm=training.get("norm"),
         stem_pool=training.get("stem_pool", True),
         encoder=training.get("encoder", "joint"),
-        n_studies=1 + len(resolved.get("references") or ["previous"]),
+        n_studies=len(sides(resolved.get("references"))),
         volume_head=training.get("volume_loss", 0.0) > 0,
         head=training.get("head", "features"),
     )
