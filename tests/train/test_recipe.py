@@ -137,3 +137,23 @@ def test_less_than_3_months_is_a_clinical_flag_input():
                                [0.5, 0, 1, 0])
     np.testing.assert_allclose(clinical.encode({"weeks_between": "8", "less_than_3_months": ""}, fields),
                                [8 / 52, 0, 0, 1])
+
+
+def _resolved(**training) -> dict:
+    return {"architecture": "densenet121", "in_channels": 4, "references": ["previous"],
+            "training": {**_training(image_size=[32, 32, 32], model_kwargs=KWARGS), **training}}
+
+
+@pytest.mark.parametrize("encoder", ["joint", "shared"])
+def test_channels_last_feeds_the_backbone_ndhwc_and_rates_the_same(encoder):
+    torch.manual_seed(0)
+    fast = models.model_for(_resolved(encoder=encoder), clinical_dim=0).eval()
+    plain = models.model_for(_resolved(encoder=encoder, channels_last=False), clinical_dim=0).eval()
+    plain.load_state_dict(fast.state_dict())
+    assert _training()["channels_last"] and fast.channels_last and not plain.channels_last
+    seen = []
+    fast.backbone.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    image = torch.randn(3, 4, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(fast(image), plain(image), atol=1e-5)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last_3d)

@@ -101,8 +101,16 @@ class PairClassifier(nn.Module):
         )
         self.head = nn.Linear(feature_dim + (clinical_hidden if clinical_dim else 0), n_classes)
 
+    channels_last = False  # training.channels_last, set by model_for
+
+    def backbone_input(self, image: torch.Tensor) -> torch.Tensor:
+        """The backbone's input in the configured memory layout (the values are the same either way)."""
+        if self.channels_last and image.dim() == 5:
+            return image.contiguous(memory_format=torch.channels_last_3d)
+        return image
+
     def features(self, image: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(image)
+        out = self.backbone(self.backbone_input(image))
         return out[0] if isinstance(out, tuple) else out  # ViT returns (features, hidden states)
 
     def forward(self, image: torch.Tensor, clinical: torch.Tensor | None = None) -> torch.Tensor:
@@ -154,7 +162,7 @@ class SharedEncoderClassifier(PairClassifier):
         if channels % self.n_studies:
             raise ValueError(f"{channels} input channels do not split into {self.n_studies} studies")
         per_study = image.reshape(batch * self.n_studies, channels // self.n_studies, *image.shape[2:])
-        out = self.backbone(per_study)
+        out = self.backbone(self.backbone_input(per_study))
         feats = (out[0] if isinstance(out, tuple) else out).reshape(batch, self.n_studies, -1)
         if self.volume is not None:
             volumes = self.volume(feats).squeeze(-1)
@@ -202,7 +210,7 @@ def build_model(
 def model_for(resolved: dict, clinical_dim: int) -> PairClassifier:
     """The network of a resolved experiment (as the train job resolves it and metadata.json records it)."""
     training = resolved["training"]
-    return build_model(
+    model = build_model(
         resolved["architecture"],
         resolved["in_channels"],
         len(CLASSES),
@@ -217,6 +225,8 @@ def model_for(resolved: dict, clinical_dim: int) -> PairClassifier:
         volume_head=training.get("volume_loss", 0.0) > 0,
         head=training.get("head", "features"),
     )
+    model.channels_last = bool(training.get("channels_last", False))
+    return model
 
 
 def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
