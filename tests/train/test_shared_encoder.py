@@ -121,6 +121,33 @@ def test_a_fold_trains_with_the_volume_loss_and_needs_the_volumes(tmp_path):
     assert isinstance(reloaded, models.SharedEncoderClassifier) and reloaded.reads == "volumes"
 
 
+def test_the_head_refit_changes_only_the_head_and_fits_the_training_pairs(tmp_path):
+    """training.refit_head_steps: the same run with and without the refit has the same backbone and volume
+    regression; only the rating head moves, towards the training pairs' ratings, and metrics.json says so."""
+    paths = make_dataset(tmp_path, n_patients=8, pairs_per_patient=2, shape=(12, 12, 12))
+    pairs = pd.read_csv(paths["pairs"], sep="\t", dtype=str, keep_default_na=False)
+    manifest = pd.read_csv(paths["manifest"], sep="\t", dtype=str, keep_default_na=False)
+    folds = json.loads(paths["folds"].read_text())
+    store = make_store(paths, [8, 8, 8])
+    states, results = {}, {}
+    for steps in (0, 200):
+        spec = {"modalities": ["T1"], "input": "stack", "architecture": "densenet121",
+                "training": {**RECIPE, "max_epochs": 2, "schedule": "cosine", "refit_head_steps": steps}}
+        experiment = experiments.resolve_experiment("e", {"e": spec}, {"image_size": [8, 8, 8], "model_kwargs": TINY})
+        out = tmp_path / f"refit_{steps}"
+        results[steps] = train_fold(experiment, pairs, folds, manifest, 0, out, store_dir=store,
+                                    volumes=_volumes(manifest))
+        states[steps] = torch.load(out / "model.pt")
+        assert json.loads((out / "metrics.json").read_text())["head_refit"] == results[steps]["head_refit"]
+    assert results[0]["head_refit"] is None
+    refit = results[200]["head_refit"]
+    assert refit["steps"] == 200 and refit["after"]["train"] >= refit["before"]["train"]
+    assert set(refit["after"]) == {"train", "val"}
+    frozen = [k for k in states[0] if not k.startswith(("head.", "clinical."))]
+    assert frozen and all(torch.equal(states[0][k], states[200][k]) for k in frozen)
+    assert any(not torch.equal(states[0][k], states[200][k]) for k in states[0] if k.startswith("head."))
+
+
 def _blob_pairs(n: int, generator: torch.Generator):
     """Two-study pairs (n, 2 studies, 1 modality, 8^3) of a blob that shrinks (PR), stays (SD) or grows (PD),
     with each study's blob volume (log1p of the voxel count / 10) as its volume target."""

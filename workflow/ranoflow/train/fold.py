@@ -16,6 +16,7 @@ from torch import nn
 from ranoflow.evaluate import metrics
 from ranoflow.train.augment import BatchAugment
 from ranoflow.train.datasets import FoldData, class_weights, fold_splits, prepare_data
+from ranoflow.train.head_refit import refit_head
 from ranoflow.train.job_guard import hold_lock
 from ranoflow.train.loop import (
     CHECKPOINT,
@@ -201,8 +202,10 @@ def train_fold(
     )
 
     model.load_state_dict(selection.state)
+    refit = (refit_head(model, data, settings, dev, settings["refit_head_steps"], settings["seed"])
+             if settings.get("refit_head_steps") else None)
     result = _write_fold_outputs(
-        out, experiment, folds, fold, model, data, dev, amp, selection, run.history, run.stopped_early
+        out, experiment, folds, fold, model, data, dev, amp, selection, run.history, run.stopped_early, refit
     )
     metadata = run_metadata(
         {
@@ -233,6 +236,7 @@ def _write_fold_outputs(
     selection: Selection,
     history: list[dict],
     stopped_early: bool,
+    refit: dict | None = None,
 ) -> dict:
     settings = experiment["training"]
     probs, labels, ids = predict(model, data.on_device(eval_loader(data.test, settings), dev), dev, amp)
@@ -258,6 +262,7 @@ def _write_fold_outputs(
         "best_val_balanced_accuracy": selection.score,
         "epochs_run": len(history),
         "stopped_early": stopped_early,
+        "head_refit": refit,
         "n_train": len(data.items["train"]),
         "n_val": len(data.items["val"]),
         "left_out": data.left_out.to_dict("records"),

@@ -124,7 +124,7 @@ class StepTimer:
         return self.data / total if total else 0.0
 
 
-def _inputs(batch: dict, device: torch.device, use_clinical: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def batch_inputs(batch: dict, device: torch.device, use_clinical: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     image = batch["image"].to(device, non_blocking=True)
     clinical = batch["clinical"].to(device, non_blocking=True) if use_clinical else None
     return image, clinical
@@ -152,7 +152,7 @@ def train_epoch(
             batch, y = targets(batch)
         else:
             y = batch["label"]
-        image, clinical = _inputs(batch, device, use_clinical)
+        image, clinical = batch_inputs(batch, device, use_clinical)
         if augment is not None:
             image = augment(image)
         y = y.to(device)
@@ -178,7 +178,7 @@ def predict(
     use_clinical = getattr(model, "clinical", None) is not None
     probs, labels, ids = [], [], []
     for batch in loader:
-        image, clinical = _inputs(batch, device, use_clinical)
+        image, clinical = batch_inputs(batch, device, use_clinical)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
             logits = model(image, clinical)
         probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())

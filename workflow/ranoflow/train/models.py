@@ -157,13 +157,17 @@ class SharedEncoderClassifier(PairClassifier):
             self.head = nn.Sequential(nn.Linear(inputs, VOLUME_HEAD_WIDTH), nn.ReLU(inplace=True),
                                       nn.Linear(VOLUME_HEAD_WIDTH, n_classes))
 
-    def features(self, image: torch.Tensor) -> torch.Tensor:
+    def study_features(self, image: torch.Tensor) -> torch.Tensor:
+        """(batch, studies, feature_dim): the backbone's features of each study of the stacked pairs."""
         batch, channels = image.shape[:2]
         if channels % self.n_studies:
             raise ValueError(f"{channels} input channels do not split into {self.n_studies} studies")
         per_study = image.reshape(batch * self.n_studies, channels // self.n_studies, *image.shape[2:])
         out = self.backbone(self.backbone_input(per_study))
-        feats = (out[0] if isinstance(out, tuple) else out).reshape(batch, self.n_studies, -1)
+        return (out[0] if isinstance(out, tuple) else out).reshape(batch, self.n_studies, -1)
+
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        feats = self.study_features(image)
         if self.volume is not None:
             volumes = self.volume(feats).squeeze(-1)
             if self.training:  # only the training loss reads them (an export may not set attributes)
