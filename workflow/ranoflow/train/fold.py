@@ -202,8 +202,7 @@ def train_fold(
     )
 
     model.load_state_dict(selection.state)
-    refit = (refit_head(model, data, settings, dev, settings["refit_head_steps"], settings["seed"])
-             if settings.get("refit_head_steps") else None)
+    refit = refit_head(model, data, settings, dev) if settings["refit_head_steps"] else None
     result = _write_fold_outputs(
         out, experiment, folds, fold, model, data, dev, amp, selection, run.history, run.stopped_early, refit
     )

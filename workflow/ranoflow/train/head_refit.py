@@ -43,33 +43,25 @@ def frozen_inputs(
     return torch.cat(feats), (torch.cat(clinical) if use_clinical else None), torch.cat(labels).long()
 
 
-def head_logits(model: nn.Module, feats: torch.Tensor, clinical: torch.Tensor | None) -> torch.Tensor:
-    """What PairClassifier.forward does after the backbone."""
-    if model.clinical is not None:
-        feats = torch.cat([feats, model.clinical(clinical)], dim=1)
-    return model.head(feats)
-
-
 def _balanced_accuracy(model: nn.Module, inputs: tuple) -> float | None:
     feats, clinical, labels = inputs
     if not len(labels):
         return None
     with torch.no_grad():
-        predicted = head_logits(model, feats, clinical).argmax(1)
+        predicted = model.rate(feats, clinical).argmax(1)
     return round(metrics.balanced_accuracy(labels.cpu().numpy(), predicted.cpu().numpy()), 4)
 
 
-def refit_head(
-    model: nn.Module, data: FoldData, settings: dict, device: torch.device, steps: int, seed: int = 0
-) -> dict:
-    """Fit model.head (and model.clinical) for `steps` full-batch Adam steps on the training pairs' frozen
-    representation, classes weighted to equal shares; returns the training and validation balanced
-    accuracy before and after (the record metrics.json keeps)."""
+def refit_head(model: nn.Module, data: FoldData, settings: dict, device: torch.device) -> dict:
+    """Fit model.head (and model.clinical) for training.refit_head_steps full-batch Adam steps on the training
+    pairs' frozen representation, classes weighted to equal shares; returns the training and validation
+    balanced accuracy before and after (the record metrics.json keeps)."""
+    steps = settings["refit_head_steps"]
     train = frozen_inputs(model, data, "train", settings, device)
     val = frozen_inputs(model, data, "val", settings, device)
     record = {"steps": steps, "before": {"train": _balanced_accuracy(model, train), "val": _balanced_accuracy(model, val)}}
     params = [p for module in (model.head, model.clinical) if module is not None for p in module.parameters()]
-    torch.manual_seed(seed)
+    torch.manual_seed(settings["seed"])
     optimizer = torch.optim.Adam(params, lr=REFIT_LR, weight_decay=settings["weight_decay"])
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(data.train_labels).to(device))
     feats, clinical, labels = train
@@ -77,13 +69,12 @@ def refit_head(
     with torch.enable_grad():
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(head_logits(model, feats, clinical), labels)
+            loss = loss_fn(model.rate(feats, clinical), labels)
             loss.backward()
             optimizer.step()
     record["after"] = {"train": _balanced_accuracy(model, train), "val": _balanced_accuracy(model, val)}
-    record["final_loss"] = round(float(loss.detach()), 4) if steps else None
+    record["final_loss"] = round(float(loss.detach()), 4)
     log.info("head refit on %d training pairs (%d steps): balanced accuracy train %s -> %s, val %s -> %s",
              len(labels), steps, record["before"]["train"], record["after"]["train"],
              record["before"]["val"], record["after"]["val"])
     return record
-

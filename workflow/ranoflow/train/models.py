@@ -84,6 +84,8 @@ def build_backbone(
 class PairClassifier(nn.Module):
     """Image backbone features, optionally concatenated with a small MLP of clinical data, then a linear head."""
 
+    channels_last = False  # training.channels_last, set by model_for
+
     def __init__(
         self, backbone: nn.Module, feature_dim: int, n_classes: int, clinical_dim: int = 0, clinical_hidden: int = 16
     ) -> None:
@@ -101,8 +103,6 @@ class PairClassifier(nn.Module):
         )
         self.head = nn.Linear(feature_dim + (clinical_hidden if clinical_dim else 0), n_classes)
 
-    channels_last = False  # training.channels_last, set by model_for
-
     def backbone_input(self, image: torch.Tensor) -> torch.Tensor:
         """The backbone's input in the configured memory layout (the values are the same either way)."""
         if self.channels_last and image.dim() == 5:
@@ -114,7 +114,10 @@ class PairClassifier(nn.Module):
         return out[0] if isinstance(out, tuple) else out  # ViT returns (features, hidden states)
 
     def forward(self, image: torch.Tensor, clinical: torch.Tensor | None = None) -> torch.Tensor:
-        feats = self.features(image)
+        return self.rate(self.features(image), clinical)
+
+    def rate(self, feats: torch.Tensor, clinical: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's logits from the image features (and clinical data); training.refit_head_steps fits this part."""
         if self.clinical is not None:
             if clinical is None:
                 raise ValueError("this model fuses clinical data: pass the clinical tensor")
@@ -143,8 +146,6 @@ class SharedEncoderClassifier(PairClassifier):
         volume_head: bool = False,
         head: str = "features",
     ) -> None:
-        if head == "volumes" and not volume_head:
-            raise ValueError("training.head volumes reads the volume estimates: set training.volume_loss above 0")
         width = feature_dim * n_studies if head == "features" else 2 * n_studies - 1
         super().__init__(backbone, width, n_classes, clinical_dim, clinical_hidden)
         self.n_studies = n_studies
@@ -157,17 +158,13 @@ class SharedEncoderClassifier(PairClassifier):
             self.head = nn.Sequential(nn.Linear(inputs, VOLUME_HEAD_WIDTH), nn.ReLU(inplace=True),
                                       nn.Linear(VOLUME_HEAD_WIDTH, n_classes))
 
-    def study_features(self, image: torch.Tensor) -> torch.Tensor:
-        """(batch, studies, feature_dim): the backbone's features of each study of the stacked pairs."""
+    def features(self, image: torch.Tensor) -> torch.Tensor:
         batch, channels = image.shape[:2]
         if channels % self.n_studies:
             raise ValueError(f"{channels} input channels do not split into {self.n_studies} studies")
         per_study = image.reshape(batch * self.n_studies, channels // self.n_studies, *image.shape[2:])
         out = self.backbone(self.backbone_input(per_study))
-        return (out[0] if isinstance(out, tuple) else out).reshape(batch, self.n_studies, -1)
-
-    def features(self, image: torch.Tensor) -> torch.Tensor:
-        feats = self.study_features(image)
+        feats = (out[0] if isinstance(out, tuple) else out).reshape(batch, self.n_studies, -1)
         if self.volume is not None:
             volumes = self.volume(feats).squeeze(-1)
             if self.training:  # only the training loss reads them (an export may not set attributes)
@@ -206,6 +203,8 @@ def build_model(
             raise ValueError("training.volume_loss and head volumes need training.encoder: shared (a volume per study)")
         backbone, dim = build_backbone(architecture, in_channels, image_size, model_kwargs, norm, stem_pool)
         return PairClassifier(backbone, dim, n_classes, clinical_dim, clinical_hidden)
+    if head == "volumes" and not volume_head:
+        raise ValueError("training.head volumes reads the volume estimates: set training.volume_loss above 0")
     backbone, dim = build_backbone(architecture, in_channels // n_studies, image_size, model_kwargs, norm, stem_pool)
     return SharedEncoderClassifier(backbone, dim, n_classes, n_studies, clinical_dim, clinical_hidden, volume_head,
                                    head)
